@@ -1,0 +1,124 @@
+"""Designs of experiments over a simulator's parameters (scipy.stats.qmc), seeded.
+
+A design is the Dataset ``design(sample, parameter)`` with the parameter names as coordinate
+and ``units``/bounds as attributes.  Train and test designs are either drawn separately (two
+independent seeded designs: the test design never shares a point with the training one by
+construction) or one design split by sample with a seeded permutation, never by time step.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+from scipy.stats import qmc
+
+from . import SurroflowError
+from .simulators.base import Parameter
+
+METHODS = ("sobol", "lhs", "grid", "random")
+
+
+def unit_design(method: str, n: int, d: int, seed: int) -> np.ndarray:
+    """``n`` points in ``[0, 1]^d``."""
+    if n < 1:
+        raise SurroflowError(f"design: n must be >= 1, got {n}")
+    if method == "sobol":
+        sampler = qmc.Sobol(d=d, scramble=True, rng=np.random.default_rng(seed))
+        m = int(np.ceil(np.log2(max(n, 1))))
+        return sampler.random_base2(m)[:n]
+    if method == "lhs":
+        return qmc.LatinHypercube(d=d, rng=np.random.default_rng(seed)).random(n)
+    if method == "random":
+        return np.random.default_rng(seed).random((n, d))
+    if method == "grid":
+        per_axis = int(round(n ** (1.0 / d)))
+        if per_axis ** d != n:
+            raise SurroflowError(f"design.method=grid needs n to be a perfect power of the "
+                                 f"number of parameters ({d}); got n={n}")
+        axes = [np.linspace(0.0, 1.0, per_axis)] * d
+        mesh = np.meshgrid(*axes, indexing="ij")
+        return np.stack([m.ravel() for m in mesh], axis=1)
+    raise SurroflowError(f"design.method={method!r} is not allowed; allowed: {list(METHODS)}")
+
+
+def scale(unit: np.ndarray, params: Sequence[Parameter]) -> np.ndarray:
+    out = np.empty_like(unit)
+    for j, p in enumerate(params):
+        if p.log_scale:
+            out[:, j] = np.exp(np.log(p.low) + unit[:, j] * (np.log(p.high) - np.log(p.low)))
+        else:
+            out[:, j] = p.low + unit[:, j] * (p.high - p.low)
+    return out
+
+
+def resolve_parameters(declared: Sequence[Parameter], ranges: Mapping[str, Sequence[float]] | None
+                       ) -> list[Parameter]:
+    """Parameters to vary: those named in ``ranges`` (with overridden bounds), else all declared."""
+    by_name = {p.name: p for p in declared}
+    if not ranges:
+        return list(declared)
+    out = []
+    for name, bounds in ranges.items():
+        if name not in by_name:
+            raise SurroflowError(f"simulator.parameters.{name}: unknown parameter; "
+                                 f"allowed: {sorted(by_name)}")
+        base = by_name[name]
+        lo, hi = float(bounds[0]), float(bounds[1])
+        if not lo < hi:
+            raise SurroflowError(f"simulator.parameters.{name}: low {lo} must be < high {hi}")
+        out.append(Parameter(name, lo, hi, base.units, base.long_name, base.log_scale))
+    return out
+
+
+def make_design(params: Sequence[Parameter], method: str, n: int, seed: int,
+                split: str = "train") -> xr.Dataset:
+    unit = unit_design(method, n, len(params), seed)
+    values = scale(unit, params)
+    return _to_dataset(values, params, split, method, seed)
+
+
+def _to_dataset(values: np.ndarray, params: Sequence[Parameter], split: str, method: str,
+                seed: int, sample_ids: np.ndarray | None = None) -> xr.Dataset:
+    n = values.shape[0]
+    ds = xr.Dataset(
+        {"design": (("sample", "parameter"), values,
+                    {"long_name": "parameter values of each design point"})},
+        coords={
+            "sample": ("sample", np.arange(n) if sample_ids is None else sample_ids,
+                       {"long_name": "sample index within the split"}),
+            "parameter": ("parameter", np.array([p.name for p in params], dtype=object)),
+            "parameter_units": ("parameter", np.array([p.units for p in params], dtype=object)),
+            "parameter_low": ("parameter", np.array([p.low for p in params])),
+            "parameter_high": ("parameter", np.array([p.high for p in params])),
+        },
+        attrs={"split": split, "design_method": method, "design_seed": seed},
+    )
+    return ds
+
+
+def train_test_designs(params: Sequence[Parameter], cfg: Mapping[str, Any]) -> dict[str, xr.Dataset]:
+    """Train and test designs from a study's ``design`` section."""
+    method = cfg.get("method", "sobol")
+    seed = int(cfg.get("seed", 0))
+    n_train, n_test = int(cfg["n_train"]), int(cfg["n_test"])
+    if cfg.get("split", "separate") == "separate":
+        test_method = cfg.get("test_method", "random" if method == "grid" else method)
+        return {
+            "train": make_design(params, method, n_train, seed, "train"),
+            # a different seed stream for the test design, so the two never coincide by design
+            "test": make_design(params, test_method, n_test, seed + 104729, "test"),
+        }
+    full = make_design(params, method, n_train + n_test, seed, "all")
+    perm = np.random.default_rng(seed).permutation(n_train + n_test)
+    values = full["design"].values
+    out = {}
+    for split, idx in (("train", np.sort(perm[:n_train])), ("test", np.sort(perm[n_train:]))):
+        out[split] = _to_dataset(values[idx], params, split, method, seed)
+        out[split]["source_index"] = ("sample", idx, {"long_name": "index in the joint design"})
+    return out
+
+
+def design_records(ds: xr.Dataset) -> list[dict[str, float]]:
+    names = [str(p) for p in ds["parameter"].values]
+    return [dict(zip(names, map(float, row))) for row in ds["design"].values]
