@@ -73,15 +73,20 @@ def _leaf_errors(errors: Iterable[jsonschema.ValidationError]) -> list[jsonschem
     return out
 
 
+def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return {**root["$defs"][ref.split("/")[-1]], **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema
+
+
 def fill_defaults(instance: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) -> Any:
     """Fill ``default`` values of object properties, recursively (following local $refs)."""
-    if "$ref" in schema:
-        ref = schema["$ref"]
-        if ref.startswith("#/$defs/"):
-            schema = {**root["$defs"][ref.split("/")[-1]], **{k: v for k, v in schema.items() if k != "$ref"}}
+    schema = _resolve(schema, root)
     if isinstance(instance, dict):
         props = schema.get("properties") or {}
         for key, sub in props.items():
+            sub = _resolve(sub, root) if isinstance(sub, dict) else sub
             if key not in instance and isinstance(sub, dict) and "default" in sub:
                 instance[key] = copy.deepcopy(sub["default"])
             if key in instance and isinstance(sub, dict):
@@ -144,3 +149,26 @@ def study_section(cfg: Mapping[str, Any], study: str) -> dict[str, Any]:
         return dict(cfg["studies"][study])
     except KeyError:
         raise SurroflowError(f"studies.{study}: no such study; defined: {sorted(cfg.get('studies', {}))}") from None
+
+
+#: which parts of a study each stage depends on: its artifacts' ``config_sha256`` covers exactly
+#: these, so a change elsewhere (say, a plot setting) neither reruns nor marks them stale.
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "design": ("task", "simulator", "design"),
+    "generate_batch": ("task", "simulator", "design"),
+    "generate": ("task", "simulator", "design"),
+    "reduce": ("task", "simulator", "design", "reduction"),
+    "train": ("task", "simulator", "design", "reduction"),
+    "evaluate": ("task", "simulator", "design", "reduction", "surrogates", "evaluation"),
+    "forecast_train": ("task", "simulator", "design", "forecast"),
+    "forecast_evaluate": ("task", "simulator", "design", "forecast"),
+}
+
+
+def stage_sections(study: Mapping[str, Any], stage: str, surrogate: str | None = None) -> dict[str, Any]:
+    """The subset of a study's config that ``stage`` depends on (plus one surrogate for train)."""
+    keys = STAGE_SECTIONS.get(stage, tuple(study))
+    out = {k: study.get(k) for k in keys}
+    if stage == "train" and surrogate is not None:
+        out["surrogate"] = {surrogate: study.get("surrogates", {}).get(surrogate)}
+    return out

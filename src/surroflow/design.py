@@ -103,7 +103,7 @@ def train_test_designs(params: Sequence[Parameter], cfg: Mapping[str, Any]) -> d
     seed = int(cfg.get("seed", 0))
     n_train, n_test = int(cfg["n_train"]), int(cfg["n_test"])
     if cfg.get("split", "separate") == "separate":
-        test_method = cfg.get("test_method", "random" if method == "grid" else method)
+        test_method = cfg.get("test_method") or ("random" if method == "grid" else method)
         return {
             "train": make_design(params, method, n_train, seed, "train"),
             # a different seed stream for the test design, so the two never coincide by design

@@ -8,6 +8,7 @@ themselves: they call :func:`dask_client`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from typing import Any, Iterator, Mapping
 
@@ -34,7 +35,7 @@ def dask_client(cfg: Mapping[str, Any] | None = None, n_workers: int = 1,
         for k, v in _single_threaded_env().items():   # inherited by nanny-spawned workers
             os.environ.setdefault(k, v)
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=bool(cfg.get("processes", True)),
-                               memory_limit=mem, dashboard_address=None, silence_logs="error",
+                               memory_limit=mem, dashboard_address=None, silence_logs=logging.ERROR,
                                worker_dashboard_address=None)
         client = Client(cluster)
         try:

@@ -1,0 +1,40 @@
+# Two commands on a fresh machine:  `make run`  and  `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= all
+CONFIG ?= config/config.yaml
+
+.PHONY: run test paper report dag venv clean bench
+
+venv: $(STAMP)
+
+# pinned dependencies (requirements.lock) + the package, editable
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	@command -v ccx >/dev/null || echo "note: CalculiX (ccx) not found: the structural study is skipped; install it with 'apt-get install calculix-ccx'"
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --rerun-incomplete
+	$(BIN)/snakemake --cores 1 --configfile $(CONFIG) --report results/report.html
+
+paper: $(STAMP)
+	$(MAKE) run CONFIG=config/paper.yaml
+
+dag: $(STAMP)
+	$(BIN)/snakemake --configfile $(CONFIG) --rulegraph | dot -Tsvg > docs/rulegraph.svg
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_pod.py
+
+clean:
+	rm -rf results logs .snakemake

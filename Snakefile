@@ -1,0 +1,24 @@
+# surroflow: simulator -> design -> high-fidelity runs -> POD -> surrogates -> evaluation/report.
+# All logic lives in the package src/surroflow; the rules below only wire files together.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/generate.smk"
+include: "workflow/rules/reduce.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+report: "workflow/report/workflow.rst"
+
+
+rule all:
+    input:
+        get_all_targets,
+    default_target: True

@@ -1,0 +1,1 @@
+"""Evaluation: error split, timing and cost accounting, figures."""

@@ -1,0 +1,251 @@
+"""Generate stage: run the high-fidelity simulator over a design, batch by batch, on dask.
+
+One batch = one NetCDF file written atomically, so a killed run resumes without recomputing
+finished batches.  Each sample's outcome is recorded in ``status(sample)`` with a reason; the
+fields of a failed or diverged sample are NaN (never zero-filled) and downstream stages
+exclude them.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from . import SurroflowError
+from .design import design_records, resolve_parameters, train_test_designs
+from .io import (STATUS_FLAGS, STATUS_OK, open_dataset, provenance, status_attrs, status_name,
+                 write_dataset)
+from .logging_utils import stage_logger
+from .simulators import SampleFailure, get_simulator
+from .simulators.base import Simulator
+
+log = logging.getLogger("surroflow.generate")
+
+
+# --------------------------------------------------------------------------- designs
+def make_designs_files(out_train: str, out_test: str, simulator_cfg: Mapping[str, Any],
+                       design_cfg: Mapping[str, Any], study: str,
+                       config_section: Mapping[str, Any]) -> None:
+    """Write the train and test designs (``design(sample, parameter)``)."""
+    sim = get_simulator(simulator_cfg["name"], **simulator_cfg.get("settings", {}))
+    params = resolve_parameters(sim.parameters(), simulator_cfg.get("parameters"))
+    designs = train_test_designs(params, design_cfg)
+    for split, path in (("train", out_train), ("test", out_test)):
+        ds = designs[split]
+        ds.attrs.update(provenance("design", config_section, study))
+        ds.attrs["simulator"] = simulator_cfg["name"]
+        write_dataset(ds, path)
+
+
+def n_batches(n_samples: int, batch_size: int) -> int:
+    return max(1, math.ceil(n_samples / batch_size))
+
+
+# --------------------------------------------------------------------------- running
+def _run_with_timeout(sim: Simulator, params: Mapping[str, float], timeout: float | None
+                      ) -> Mapping[str, np.ndarray] | SampleFailure:
+    """Run one sample; a Python simulator over ``timeout`` is abandoned and flagged 'timeout'.
+
+    A Python function cannot be killed from inside the worker: the abandoned thread finishes in
+    the background (external solvers are killed by their own subprocess timeout).
+    """
+    if timeout is None:
+        try:
+            return sim.run_sample(params)
+        except SampleFailure as exc:
+            return exc
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["out"] = sim.run_sample(params)
+        except BaseException as exc:  # noqa: BLE001 - reported as the sample's failure
+            box["out"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        return SampleFailure(f"exceeded timeout of {timeout:g} s", "timeout")
+    out = box["out"]
+    if isinstance(out, BaseException) and not isinstance(out, SampleFailure):
+        raise out
+    return out
+
+
+def run_samples(sim_name: str, settings: Mapping[str, Any], records: Sequence[Mapping[str, float]],
+                timeout: float | None) -> list[tuple[Any, float]]:
+    """Run samples inside one dask task; return ``(result_or_failure, wall_seconds)`` per sample.
+
+    The simulator is built inside the worker (after the process starts), never pickled.
+    Unexpected exceptions become 'failed' samples with the exception text as the reason.
+    """
+    sim = get_simulator(sim_name, **settings)
+    out: list[tuple[Any, float]] = []
+    if getattr(sim, "vectorised", False) and timeout is None:
+        t0 = time.perf_counter()
+        try:
+            results = sim.run_batch(list(records))
+        except Exception as exc:  # noqa: BLE001
+            results = [SampleFailure(f"{type(exc).__name__}: {exc}", "failed")] * len(records)
+        per = (time.perf_counter() - t0) / max(1, len(records))
+        return [(r, per) for r in results]
+    for rec in records:
+        t0 = time.perf_counter()
+        try:
+            res = _run_with_timeout(sim, rec, timeout)
+        except Exception as exc:  # noqa: BLE001
+            res = SampleFailure(f"{type(exc).__name__}: {exc}", "failed")
+        out.append((res, time.perf_counter() - t0))
+    return out
+
+
+def _check_result(sim: Simulator, res: Any) -> tuple[dict[str, np.ndarray] | None, int, str]:
+    if isinstance(res, SampleFailure):
+        if res.status not in STATUS_FLAGS or res.status == "ok":
+            return None, STATUS_FLAGS["failed"], res.reason
+        return None, STATUS_FLAGS[res.status], res.reason
+    fields: dict[str, np.ndarray] = {}
+    for var in sim.outputs():
+        if var.name not in res:
+            return None, STATUS_FLAGS["failed"], f"simulator returned no {var.name!r}"
+        arr = np.asarray(res[var.name], dtype=float)
+        shape = sim.output_shape(var)
+        if arr.shape != shape:
+            return None, STATUS_FLAGS["failed"], f"{var.name!r} has shape {arr.shape}, expected {shape}"
+        if not np.all(np.isfinite(arr)):
+            return None, STATUS_FLAGS["diverged"], f"non-finite values in {var.name!r}"
+        fields[var.name] = arr
+    return fields, STATUS_OK, ""
+
+
+def batch_dataset(sim: Simulator, design: xr.Dataset, results: Sequence[tuple[Any, float]]) -> xr.Dataset:
+    """Assemble one batch's results into the canonical generated dataset."""
+    n = design.sizes["sample"]
+    coords = sim.coordinates()
+    data_vars: dict[str, Any] = {}
+    status = np.zeros(n, dtype="i1")
+    reasons = np.empty(n, dtype=object)
+    walls = np.zeros(n)
+    arrays = {v.name: np.full((n, *sim.output_shape(v)), np.nan) for v in sim.outputs()}
+    for i, (res, wall) in enumerate(results):
+        fields, code, reason = _check_result(sim, res)
+        status[i], reasons[i], walls[i] = code, reason, wall
+        if fields is not None:
+            for name, arr in fields.items():
+                arrays[name][i] = arr
+    for v in sim.outputs():
+        data_vars[v.name] = (("sample", *v.dims), arrays[v.name],
+                             {"units": v.units, "long_name": v.long_name or v.name})
+    data_vars["status"] = (("sample",), status, status_attrs())
+    data_vars["status_reason"] = (("sample",), reasons.astype(str),
+                                  {"long_name": "why the sample is not ok (empty when ok)"})
+    data_vars["wall_time"] = (("sample",), walls,
+                              {"units": "s", "long_name": "high-fidelity wall time per sample"})
+    mesh = getattr(sim, "mesh_variables", None)
+    if callable(mesh):
+        data_vars.update(mesh())
+    ds = xr.Dataset(data_vars, coords={
+        **{name: (c.dims, np.asarray(c.values), {"units": c.units, "long_name": c.long_name, **dict(c.extra_attrs)})
+           for name, c in coords.items()},
+    })
+    ds = ds.assign(design=design["design"]).assign_coords(
+        {k: design.coords[k] for k in design.coords if k != "sample"})
+    ds = ds.assign_coords(sample=design["sample"].values)
+    ds.attrs.update(sim.attrs())
+    ds.attrs["time_dim"] = sim.time_dim or "none"
+    ds.attrs["simulator"] = sim.name
+    return ds
+
+
+def generate_batch_file(design_nc: str, out_nc: str, batch: int, batch_size: int,
+                        simulator_cfg: Mapping[str, Any], dask_cfg: Mapping[str, Any] | None,
+                        study: str, config_section: Mapping[str, Any], n_workers: int = 1,
+                        memory_mb: int | None = None, log_file: str | None = None,
+                        samples_per_task: int | None = None) -> Path:
+    """Run batch number ``batch`` of the design in ``design_nc`` and write ``out_nc``.
+
+    A finished batch file is kept as is (resume).  Samples are spread over the dask cluster;
+    the simulator is constructed in each worker.
+    """
+    from .distributed import dask_client
+
+    with stage_logger("generate", log_file) as logger:
+        out = Path(out_nc)
+        design = open_dataset(design_nc, stage="design", required=("design",))
+        n = design.sizes["sample"]
+        lo, hi = batch * batch_size, min(n, (batch + 1) * batch_size)
+        if lo >= n:
+            raise SurroflowError(f"{design_nc}: batch {batch} starts at sample {lo} but the design has {n}")
+        sub = design.isel(sample=slice(lo, hi))
+        records = design_records(sub)
+        name, settings = simulator_cfg["name"], dict(simulator_cfg.get("settings", {}))
+        sim = get_simulator(name, **settings)   # validates settings before any work
+        timeout = simulator_cfg.get("timeout_s")
+        logger.info("batch %d: samples %d..%d of %d (%s), %d worker(s)", batch, lo, hi - 1, n, name, n_workers)
+        t0 = time.perf_counter()
+        if getattr(sim, "vectorised", False) and timeout is None:
+            groups = [records]
+        else:
+            k = samples_per_task or 1
+            groups = [records[i:i + k] for i in range(0, len(records), k)]
+        with dask_client(dask_cfg, n_workers=n_workers, memory_mb=memory_mb) as client:
+            futures = client.map(run_samples, [name] * len(groups), [settings] * len(groups), groups,
+                                 [timeout] * len(groups), pure=False)
+            results: list[tuple[Any, float]] = []
+            for g, fut in zip(groups, futures):
+                results.extend(fut.result())
+        ds = batch_dataset(sim, sub, results)
+        bad = int((ds["status"] != STATUS_OK).sum())
+        for i in np.flatnonzero(ds["status"].values != STATUS_OK):
+            logger.warning("sample %d flagged %s: %s", int(ds["sample"][i]),
+                           status_name(int(ds["status"][i])), str(ds["status_reason"][i].values))
+        ds.attrs.update(provenance("generate_batch", config_section, study))
+        ds.attrs.update({"batch": batch, "batch_size": batch_size, "split": sub.attrs.get("split", "")})
+        write_dataset(ds, out)
+        logger.info("batch %d done in %.1f s: %d ok, %d flagged", batch, time.perf_counter() - t0,
+                    hi - lo - bad, bad)
+        return out
+
+
+def collect_batches_file(batch_ncs: Sequence[str], out_nc: str, max_failure_fraction: float,
+                         study: str, config_section: Mapping[str, Any], log_file: str | None = None) -> Path:
+    """Concatenate batch files along ``sample``; fail loudly above the failure fraction."""
+    with stage_logger("collect", log_file) as logger:
+        parts = [open_dataset(p, stage="generate_batch", required=("status",)) for p in batch_ncs]
+        ds = xr.concat(parts, dim="sample", data_vars="minimal", coords="minimal",
+                       compat="override", join="override", combine_attrs="override")
+        per_sample = [v for v in ds.data_vars if "sample" in ds[v].dims]
+        for v in list(ds.data_vars):
+            if v not in per_sample:
+                ds[v] = parts[0][v]
+        n = ds.sizes["sample"]
+        status = ds["status"].values
+        bad = np.flatnonzero(status != STATUS_OK)
+        frac = len(bad) / n
+        counts = {k: int((status == c).sum()) for k, c in STATUS_FLAGS.items()}
+        logger.info("%s: %d samples, status counts %s", out_nc, n, counts)
+        for i in bad:
+            logger.warning("sample %d excluded downstream (%s): %s", int(ds["sample"][i]),
+                           status_name(int(status[i])), str(ds["status_reason"][i].values))
+        if frac > max_failure_fraction:
+            raise SurroflowError(
+                f"{out_nc}: {len(bad)} of {n} samples failed or diverged ({frac:.0%}), above "
+                f"simulator.max_failure_fraction={max_failure_fraction}; see the batch logs")
+        ds.attrs.update(provenance("generate", config_section, study))
+        ds.attrs["n_flagged"] = len(bad)
+        ds.attrs.pop("batch", None)
+        ds.attrs.pop("batch_size", None)
+        write_dataset(ds, out_nc)
+        return Path(out_nc)
+
+
+def ok_samples(ds: xr.Dataset) -> xr.Dataset:
+    """The samples whose status is ok (the only ones used downstream)."""
+    return ds.isel(sample=np.flatnonzero(ds["status"].values == STATUS_OK))

@@ -1,0 +1,29 @@
+"""Logging for stages: to the rule's log file and to stderr."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def stage_logger(name: str, log_file: str | None = None) -> Iterator[logging.Logger]:
+    logger = logging.getLogger(f"surroflow.{name}")
+    logger.setLevel(logging.INFO)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file, mode="a"))
+    for h in handlers:
+        h.setFormatter(fmt)
+        logger.addHandler(h)
+    try:
+        yield logger
+    except Exception as exc:
+        logger.error("%s", exc)
+        raise
+    finally:
+        for h in handlers:
+            logger.removeHandler(h)
+            h.close()

@@ -1,0 +1,63 @@
+"""Train stage: fit one configured surrogate on the reduced coordinates of the training set."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .. import SurroflowError
+from ..generate import ok_samples
+from ..io import open_dataset, provenance
+from ..logging_utils import stage_logger
+from ..reduction.pod import POD
+from ..reduction.stage import time_dim_of
+from . import make_surrogate
+from .io import save_surrogate
+from .reduced import training_arrays
+
+
+def load_bases(basis_ncs: Sequence[str]) -> dict[str, POD]:
+    bases = {}
+    for p in basis_ncs:
+        ds = open_dataset(p, stage="reduce", required=("modes", "mean", "weights"))
+        bases[str(ds.attrs["variable"])] = POD.from_dataset(ds)
+    return bases
+
+
+def train_surrogate_file(train_nc: str, basis_ncs: Sequence[str], out_nc: str, name: str,
+                         surrogate_cfg: Mapping[str, Any], study: str, config_section: Mapping[str, Any],
+                         log_file: str | None = None) -> Path:
+    with stage_logger("train", log_file) as logger:
+        train_all = open_dataset(train_nc, stage="generate", required=("design", "status"))
+        train = ok_samples(train_all)
+        excluded = train_all.sizes["sample"] - train.sizes["sample"]
+        if train.sizes["sample"] == 0:
+            raise SurroflowError(f"{train_nc}: no training sample is ok; nothing to train on")
+        bases = load_bases(basis_ncs)
+        X, Y = training_arrays(train, bases)
+        kind = surrogate_cfg["kind"]
+        params = dict(surrogate_cfg.get("params", {}))
+        logger.info("%s (%s): %d training rows x %d inputs -> %d coefficients (%d flagged samples excluded)",
+                    name, kind, X.shape[0], X.shape[1], Y.shape[1], excluded)
+        try:
+            model = make_surrogate(kind, **params)
+        except TypeError as exc:
+            raise SurroflowError(f"studies.{study}.surrogates.{name}.params: {exc}") from None
+        t0 = time.perf_counter()
+        model.fit(X, Y)
+        fit_seconds = time.perf_counter() - t0
+        resid = model.predict(X) - Y
+        logger.info("%s: fitted in %.2f s; training RMS coefficient error %.3e", name, fit_seconds,
+                    float(np.sqrt(np.mean(resid ** 2))))
+        td = time_dim_of(train)
+        attrs = {
+            **provenance("train", config_section, study),
+            "surrogate": name, "fit_seconds": fit_seconds,
+            "variables": list(bases), "n_modes": [int(b.n_modes_) for b in bases.values()],
+            "input_names": [*map(str, train["parameter"].values), *([td] if td else [])],
+            "n_train_rows": int(X.shape[0]), "n_excluded_samples": int(excluded),
+        }
+        save_surrogate(model, out_nc, attrs)
+        return Path(out_nc)

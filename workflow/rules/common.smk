@@ -1,0 +1,94 @@
+# Helpers shared by all rules: validated config, paths, and get_* input/param functions.
+import math
+import sys
+
+from snakemake.exceptions import WorkflowError
+
+from surroflow import SurroflowError, __version__ as SURROFLOW_VERSION
+from surroflow.config import stage_sections, validate_config
+from surroflow.simulators import get_simulator
+
+try:
+    _validated = validate_config(config, source="config")
+except SurroflowError as _exc:
+    raise WorkflowError(str(_exc)) from None
+config.clear()
+config.update(_validated)
+
+RESULTS = config["results"]
+SPLITS = ["train", "test"]
+
+
+wildcard_constraints:
+    study=r"[A-Za-z0-9_-]+",
+    split=r"train|test",
+    batch=r"\d\d\d\d+",
+    surrogate=r"[A-Za-z0-9_-]+",
+    variable=r"[A-Za-z0-9_]+",
+
+
+def study_cfg(study):
+    return config["studies"][study]
+
+
+def studies(task=None):
+    return [s for s, c in config["studies"].items() if task is None or c["task"] == task]
+
+
+_SIMULATORS = {}
+
+
+def simulator_of(study):
+    if study not in _SIMULATORS:
+        sim = study_cfg(study)["simulator"]
+        _SIMULATORS[study] = get_simulator(sim["name"], **sim["settings"])
+    return _SIMULATORS[study]
+
+
+def variables_of(study):
+    chosen = study_cfg(study)["reduction"]["variables"]
+    return chosen or [v.name for v in simulator_of(study).outputs()]
+
+
+def n_samples(study, split):
+    return study_cfg(study)["design"][f"n_{split}"]
+
+
+def batch_ids(study, split):
+    bs = study_cfg(study)["design"]["batch_size"]
+    return [f"{b:04d}" for b in range(math.ceil(n_samples(study, split) / bs))]
+
+
+def sections(stage, surrogate=None):
+    """params function: the config subset a stage depends on (a change there reruns it)."""
+    def _get(wildcards):
+        return stage_sections(study_cfg(wildcards.study), stage, surrogate or wildcards.get("surrogate"))
+    return _get
+
+
+def get_simulator_section(wildcards):
+    return study_cfg(wildcards.study)["simulator"]
+
+
+def get_batch_files(wildcards):
+    return expand(f"{RESULTS}/{{study}}/generate/{{split}}/batch_{{batch}}.nc", study=wildcards.study,
+                  split=wildcards.split, batch=batch_ids(wildcards.study, wildcards.split))
+
+
+def get_basis_files(wildcards):
+    return expand(f"{RESULTS}/{{study}}/reduce/{{variable}}.nc", study=wildcards.study,
+                  variable=variables_of(wildcards.study))
+
+
+def get_model_files(wildcards):
+    return {name: f"{RESULTS}/{wildcards.study}/train/{name}.nc"
+            for name in study_cfg(wildcards.study)["surrogates"]}
+
+
+def get_all_targets(wildcards):
+    targets = []
+    for s in studies("parametric"):
+        targets.append(f"{RESULTS}/{s}/evaluation/summary.csv")
+    for s in studies("forecast"):
+        targets.append(f"{RESULTS}/{s}/evaluation/summary.csv")
+    return targets
