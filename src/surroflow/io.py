@@ -134,6 +134,9 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike[str], *, checksum: boo
         ds[name].attrs = _clean_attrs(ds[name].attrs)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.nc", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; artifacts are ordinary files
     try:
         ds.to_netcdf(tmp, engine=ENGINE, encoding=_encoding(ds, checksum), invalid_netcdf=False)
         with xr.open_dataset(tmp, engine=ENGINE) as check:

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+
+from surroflow import SurroflowError
+from surroflow.design import resolve_parameters, train_test_designs, unit_design
+from surroflow.simulators.base import Parameter
+
+P = [Parameter("nu", 0.01, 0.1, "m2 s-1", log_scale=True), Parameter("a", 0.5, 1.5, "m s-1")]
+
+
+@pytest.mark.parametrize("method", ["sobol", "lhs", "random"])
+def test_designs_are_seeded_and_in_bounds(method):
+    d1 = train_test_designs(P, {"method": method, "n_train": 20, "n_test": 5, "seed": 3})
+    d2 = train_test_designs(P, {"method": method, "n_train": 20, "n_test": 5, "seed": 3})
+    np.testing.assert_array_equal(d1["train"]["design"].values, d2["train"]["design"].values)
+    for split in ("train", "test"):
+        v = d1[split]["design"].values
+        assert np.all(v[:, 0] >= 0.01) and np.all(v[:, 0] <= 0.1)
+        assert np.all(v[:, 1] >= 0.5) and np.all(v[:, 1] <= 1.5)
+    assert list(d1["train"]["parameter"].values) == ["nu", "a"]
+    d3 = train_test_designs(P, {"method": method, "n_train": 20, "n_test": 5, "seed": 4})
+    assert not np.allclose(d1["train"]["design"].values, d3["train"]["design"].values)
+
+
+def test_random_split_is_a_partition_by_sample():
+    d = train_test_designs(P, {"method": "lhs", "n_train": 12, "n_test": 4, "seed": 0, "split": "random"})
+    idx = np.concatenate([d["train"]["source_index"].values, d["test"]["source_index"].values])
+    assert sorted(idx) == list(range(16))
+
+
+def test_lhs_stratification():
+    u = unit_design("lhs", 10, 2, 0)
+    for j in range(2):
+        assert sorted(np.floor(u[:, j] * 10).astype(int)) == list(range(10))
+
+
+def test_grid_needs_a_perfect_power():
+    assert unit_design("grid", 9, 2, 0).shape == (9, 2)
+    with pytest.raises(SurroflowError, match="perfect power"):
+        unit_design("grid", 10, 2, 0)
+
+
+def test_resolve_parameters_errors_name_the_key():
+    with pytest.raises(SurroflowError, match="simulator.parameters.bogus"):
+        resolve_parameters(P, {"bogus": [0, 1]})
+    with pytest.raises(SurroflowError, match="simulator.parameters.a"):
+        resolve_parameters(P, {"a": [2, 1]})
+    assert [p.name for p in resolve_parameters(P, {"a": [0.6, 0.7]})] == ["a"]
