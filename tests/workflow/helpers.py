@@ -15,7 +15,7 @@ def snakemake(workdir: Path, config: dict | Path, *extra: str, cores: int = 2,
     workdir.mkdir(parents=True, exist_ok=True)
     if isinstance(config, dict):
         cfg = workdir / "config.yaml"
-        cfg.write_text(yaml.safe_dump(config))
+        cfg.write_text(yaml.safe_dump(config, sort_keys=False))
     else:
         cfg = Path(config)
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
