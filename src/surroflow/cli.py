@@ -3,6 +3,7 @@
 Commands
     validate CONFIG            validate a config, print every violation with its key path
     simulators                 list the registered simulators with their parameters
+    config-docs                print the reference table of every config key (config/README.md)
     provenance [RESULTS]       print the provenance of every artifact and check each file's
                                recorded config hash against the current config (stale files named)
 """
@@ -81,6 +82,25 @@ def _cmd_provenance(args: argparse.Namespace) -> int:
     return 1 if stale else 0
 
 
+BEGIN, END = "<!-- BEGIN KEYS (python -m surroflow config-docs --update config/README.md) -->", "<!-- END KEYS -->"
+
+
+def _cmd_config_docs(args: argparse.Namespace) -> int:
+    from .config import schema_markdown
+    table = schema_markdown()
+    if not args.update:
+        print(table, end="")
+        return 0
+    path = Path(args.update)
+    text = path.read_text()
+    if BEGIN not in text or END not in text:
+        raise SurroflowError(f"{path}: markers {BEGIN!r} and {END!r} not found")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(f"{head}{BEGIN}\n{table}{END}{tail}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="surroflow", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,6 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("results", nargs="?", default="results")
     p.add_argument("--config", default="config/config.yaml")
     p.set_defaults(func=_cmd_provenance)
+    p = sub.add_parser("config-docs", help="print the Markdown reference of every config key")
+    p.add_argument("--update", metavar="FILE", help="rewrite the table between the markers in FILE")
+    p.set_defaults(func=_cmd_config_docs)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -8,6 +8,7 @@ in the schema's defaults so downstream code never guesses.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -172,3 +173,40 @@ def stage_sections(study: Mapping[str, Any], stage: str, surrogate: str | None =
     if stage == "train" and surrogate is not None:
         out["surrogate"] = {surrogate: study.get("surrogates", {}).get(surrogate)}
     return out
+
+
+def schema_markdown(schema_dir: str | Path | None = None) -> str:
+    """A Markdown reference of every config key (path, type, default, allowed values, description)."""
+    schema = load_schema(schema_dir)
+    rows: list[tuple[str, str, str, str]] = []
+
+    def fmt_type(s: Mapping[str, Any]) -> str:
+        if "enum" in s:
+            return " \\| ".join(f"`{v}`" for v in s["enum"])
+        t = s.get("type", "")
+        t = " or ".join(t) if isinstance(t, list) else str(t)
+        bounds = [f"{k} {s[k]}" for k in ("minimum", "exclusiveMinimum", "maximum") if k in s]
+        return t + (f" ({', '.join(bounds)})" if bounds else "")
+
+    def walk(s: Mapping[str, Any], path: str, seen: tuple[str, ...]) -> None:
+        ref = s.get("$ref")
+        if isinstance(ref, str):
+            name = ref.split("/")[-1]
+            if name in seen:
+                return
+            s = _resolve(s, schema)
+            seen = (*seen, name)
+        if path:
+            default = s.get("default", "—(required)" if False else "")
+            d = "" if "default" not in s else f"`{json.dumps(default)}`"
+            rows.append((path, fmt_type(s), d, " ".join(str(s.get("description", "")).split())))
+        for key, sub in (s.get("properties") or {}).items():
+            walk(sub, f"{path}.{key}" if path else key, seen)
+        addl = s.get("additionalProperties")
+        if isinstance(addl, dict) and addl:
+            walk(addl, f"{path}.<name>", seen)
+
+    walk(schema, "", ())
+    lines = ["| key | type / allowed | default | description |", "| --- | --- | --- | --- |"]
+    lines += [f"| `{p}` | {t} | {d} | {desc} |" for p, t, d, desc in rows]
+    return "\n".join(lines) + "\n"
