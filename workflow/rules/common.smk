@@ -6,7 +6,7 @@ from snakemake.exceptions import WorkflowError
 
 from surroflow import SurroflowError, __version__ as SURROFLOW_VERSION
 from surroflow.config import stage_sections, validate_config
-from surroflow.simulators import get_simulator
+from surroflow.simulators import SimulatorUnavailable, get_simulator
 
 try:
     _validated = validate_config(config, source="config")
@@ -31,18 +31,29 @@ def study_cfg(study):
     return config["studies"][study]
 
 
-def studies(task=None):
-    return [s for s, c in config["studies"].items() if task is None or c["task"] == task]
-
-
 _SIMULATORS = {}
+SKIPPED = {}
 
 
 def simulator_of(study):
     if study not in _SIMULATORS:
         sim = study_cfg(study)["simulator"]
-        _SIMULATORS[study] = get_simulator(sim["name"], **sim["settings"])
+        try:
+            _SIMULATORS[study] = get_simulator(sim["name"], **sim["settings"])
+        except SimulatorUnavailable as exc:  # e.g. ccx not installed: skip the study, say why
+            _SIMULATORS[study] = None
+            SKIPPED[study] = str(exc)
+            print(f"surroflow: study '{study}' skipped: {exc}", file=sys.stderr)
+        except SurroflowError as exc:  # any other bad setting stops the run before any job
+            raise WorkflowError(f"studies.{study}.{exc}" if str(exc).startswith("simulator.")
+                                else f"studies.{study}: {exc}") from None
     return _SIMULATORS[study]
+
+
+def studies(task=None):
+    """Studies of a task whose simulator can run here."""
+    return [s for s, c in config["studies"].items()
+            if (task is None or c["task"] == task) and simulator_of(s) is not None]
 
 
 def variables_of(study):

@@ -3,4 +3,4 @@ from surroflow.surrogates.stage import train_surrogate_file
 train_surrogate_file(snakemake.input.train, snakemake.input.bases, snakemake.output.model,
                      name=snakemake.wildcards.surrogate, surrogate_cfg=snakemake.params.surrogate,
                      study=snakemake.wildcards.study, config_section=snakemake.params.section,
-                     log_file=snakemake.log[0])
+                     n_threads=snakemake.threads, log_file=snakemake.log[0])

@@ -96,3 +96,40 @@ def plot_error_bars(summary_rows: Sequence[Mapping[str, float]], png: str | Path
     ax.legend()
     ax.grid(alpha=0.3, axis="y")
     save(fig, png)
+
+
+def _triangles(cells: np.ndarray) -> np.ndarray:
+    cells = np.asarray(cells)
+    if cells.shape[1] == 3:
+        return cells
+    if cells.shape[1] == 4:   # split quads along a diagonal
+        return np.vstack([cells[:, [0, 1, 2]], cells[:, [0, 2, 3]]])
+    raise ValueError(f"cannot plot cells with {cells.shape[1]} vertices")
+
+
+def plot_mesh_fields(points: np.ndarray, cells: np.ndarray, truth: Sequence[np.ndarray],
+                     pred: Sequence[np.ndarray], labels: Sequence[str], png: str | Path,
+                     units: str = "", coord_units: str = "", title: str = "") -> None:
+    """True / predicted / error nodal fields on a 2-D mesh (one row per sample).
+
+    Each field is one value per node (vector fields: pass the magnitude).
+    """
+    import matplotlib.tri as mtri
+    tri = mtri.Triangulation(points[:, 0], points[:, 1], _triangles(cells))
+    n = max(1, len(truth))
+    fig, axes = plt.subplots(n, 3, figsize=(12, 3.4 * n), squeeze=False)
+    for i, (u, v, lab) in enumerate(zip(truth, pred, labels)):
+        lo, hi = float(np.min(u)), float(np.max(u))
+        e = float(np.max(np.abs(v - u))) or 1.0
+        for j, (data, name, cmap, vr) in enumerate(((u, "high fidelity", "viridis", (lo, hi)),
+                                                     (v, "surrogate", "viridis", (lo, hi)),
+                                                     (v - u, "error", "PuOr", (-e, e)))):
+            ax = axes[i, j]
+            im = ax.tripcolor(tri, data, cmap=cmap, vmin=vr[0], vmax=vr[1], shading="gouraud")
+            fig.colorbar(im, ax=ax, label=units)
+            ax.set_aspect("equal")
+            ax.set(xlabel=f"x ({coord_units})", ylabel=f"y ({coord_units})", title=f"{name}: {lab}")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    save(fig, png)

@@ -183,13 +183,16 @@ def _plot_fields(test: xr.Dataset, var: str, pred: np.ndarray, model_name: str, 
                                t_units=test[td].attrs.get("units", ""),
                                title=f"{var} ({units}), surrogate: {model_name}")
         return
-    try:
-        from ..mesh import plot_mesh_fields  # structural studies
-    except ImportError:
-        plot_mesh_fields = None
-    if plot_mesh_fields is not None and "node" in space:
-        plot_mesh_fields(test, var, [truth[s] for s in pick], [pred[s] for s in pick], labels, png,
-                         title=f"{var} ({units}), surrogate: {model_name}")
+    if "node" in space and "node_coordinates" in test and "connectivity" in test:
+        # last snapshot of each sample; vector fields shown as their magnitude
+        def last(a: np.ndarray) -> np.ndarray:
+            a = a[-1] if td else a
+            return np.linalg.norm(a, axis=-1) if a.ndim == 2 else a
+        extra = " magnitude" if len(space) == 2 else ""
+        figures.plot_mesh_fields(test["node_coordinates"].values, test["connectivity"].values,
+                                 [last(truth[s]) for s in pick], [last(pred[s]) for s in pick], labels, png,
+                                 units=units, coord_units=test["node_coordinates"].attrs.get("units", ""),
+                                 title=f"{var}{extra} ({units}) at the last {td or 'state'}, surrogate: {model_name}")
         return
     # generic fallback: final time slice, flattened space
     import matplotlib.pyplot as plt

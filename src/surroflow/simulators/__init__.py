@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable
 
-from .base import Coordinate, OutputVariable, Parameter, SampleFailure, Simulator
+from .base import Coordinate, OutputVariable, Parameter, SampleFailure, Simulator, SimulatorUnavailable
 
 _BUILTIN: dict[str, str] = {
     "burgers": "surroflow.simulators.burgers:Burgers1D",
@@ -85,5 +85,5 @@ def register_function(name: str, fn: Callable[..., dict], parameters: list[Param
     return register(_FunctionSimulator)
 
 
-__all__ = ["Coordinate", "OutputVariable", "Parameter", "SampleFailure", "Simulator",
+__all__ = ["SimulatorUnavailable", "Coordinate", "OutputVariable", "Parameter", "SampleFailure", "Simulator",
            "register", "register_function", "get_simulator", "simulator_class", "available"]

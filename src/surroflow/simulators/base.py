@@ -13,6 +13,8 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
+from .. import SurroflowError
+
 
 @dataclass(frozen=True)
 class Parameter:
@@ -51,6 +53,14 @@ class Coordinate:
     units: str = "1"
     long_name: str = ""
     extra_attrs: Mapping[str, Any] = field(default_factory=dict)
+
+
+class SimulatorUnavailable(SurroflowError):
+    """The simulator cannot run on this machine (e.g. its external program is not installed).
+
+    The workflow skips studies whose simulator raises this, with the message, instead of
+    failing; any other settings error stops the run.
+    """
 
 
 class SampleFailure(Exception):

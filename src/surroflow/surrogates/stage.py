@@ -28,8 +28,18 @@ def load_bases(basis_ncs: Sequence[str]) -> dict[str, POD]:
 
 def train_surrogate_file(train_nc: str, basis_ncs: Sequence[str], out_nc: str, name: str,
                          surrogate_cfg: Mapping[str, Any], study: str, config_section: Mapping[str, Any],
-                         log_file: str | None = None) -> Path:
-    with stage_logger("train", log_file) as logger:
+                         n_threads: int = 1, log_file: str | None = None) -> Path:
+    """Fit surrogate ``name`` on the training snapshots projected onto the bases.
+
+    BLAS and torch are limited to ``n_threads`` (the rule's threads): results are then
+    reproducible bit for bit, and jobs running side by side do not oversubscribe the cores.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with stage_logger("train", log_file) as logger, threadpool_limits(n_threads):
+        if surrogate_cfg["kind"] == "mlp":
+            import torch
+            torch.set_num_threads(n_threads)
         train_all = open_dataset(train_nc, stage="generate", required=("design", "status"))
         train = ok_samples(train_all)
         excluded = train_all.sizes["sample"] - train.sizes["sample"]
