@@ -58,3 +58,30 @@ rule collect_batches:
         f"{RESULTS}/{{study}}/benchmarks/collect_batches_{{split}}.tsv"
     script:
         "../scripts/collect_batches.py"
+
+
+# Existing results (simulator `files`): the parameter table + result files are converted
+# into the generate dataset directly; the table's `split` column says train or test.
+FILES_STUDIES = [s for s, c in config["studies"].items() if c["simulator"]["name"] == "files"]
+
+
+rule import_files:
+    input:
+        table=lambda w: study_cfg(w.study)["simulator"]["settings"]["table"],
+    output:
+        data=f"{RESULTS}/{{study}}/generate/{{split}}.nc",
+    wildcard_constraints:
+        study="|".join(FILES_STUDIES) or "(?!x)x",
+    params:
+        settings=lambda w: study_cfg(w.study)["simulator"]["settings"],
+        section=sections("generate"),
+        version=SURROFLOW_VERSION,
+    log:
+        "logs/import_files/{study}_{split}.log",
+    benchmark:
+        f"{RESULTS}/{{study}}/benchmarks/import_files_{{split}}.tsv"
+    script:
+        "../scripts/import_files.py"
+
+
+ruleorder: import_files > collect_batches

@@ -54,7 +54,8 @@ def plot_fields_xt(x: np.ndarray, t: np.ndarray, truth: Sequence[np.ndarray], pr
                 vr = (-e, e)
             im = ax.pcolormesh(x, t, data, cmap=cmap, vmin=vr[0], vmax=vr[1], shading="auto")
             fig.colorbar(im, ax=ax, label=units)
-            ax.set(xlabel=f"x ({x_units})", ylabel=f"t ({t_units})", title=f"{name}: {lab}")
+            ax.set(xlabel=f"x ({x_units})", ylabel=f"t ({t_units})")
+            ax.set_title(f"{name}: {lab}", fontsize=9)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -128,7 +129,8 @@ def plot_mesh_fields(points: np.ndarray, cells: np.ndarray, truth: Sequence[np.n
             im = ax.tripcolor(tri, data, cmap=cmap, vmin=vr[0], vmax=vr[1], shading="gouraud")
             fig.colorbar(im, ax=ax, label=units)
             ax.set_aspect("equal")
-            ax.set(xlabel=f"x ({coord_units})", ylabel=f"y ({coord_units})", title=f"{name}: {lab}")
+            ax.set(xlabel=f"x ({coord_units})", ylabel=f"y ({coord_units})")
+            ax.set_title(f"{name}: {lab}", fontsize=9)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

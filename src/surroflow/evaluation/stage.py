@@ -78,7 +78,8 @@ def evaluate_surrogates_file(test_nc: str, train_nc: str, basis_ncs: Sequence[st
             model_vars = [str(v) for v in _as_list(mds.attrs["variables"])]
             if model_vars != variables:
                 raise ValueError(f"{model_ncs[name]}: trained on variables {model_vars}, bases are {variables}")
-            rm = ReducedModel(bases, surrogate_from_dataset(mds))
+            scales = _as_list(mds.attrs["coefficient_scales"]) if "coefficient_scales" in mds.attrs else None
+            rm = ReducedModel(bases, surrogate_from_dataset(mds), scales)
             fields = rm.predict_fields(design, times, shapes)
             predictions[name] = fields
             for k, v in enumerate(variables):

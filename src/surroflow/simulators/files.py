@@ -400,3 +400,21 @@ class FilesSource(Simulator):
 
 
 __all__ = ["FilesSource", "import_files", "files_dataset", "load_files", "read_table", "read_result_file"]
+
+
+def import_files_for_study(table_csv: str, out_nc: str, *, split: str, settings: Mapping[str, Any],
+                           study: str, config_section: Mapping[str, Any], log_file: str | None = None) -> Path:
+    """The ``import_files`` rule: one split of a ``files`` study's table into ``out_nc``."""
+    from ..logging_utils import stage_logger
+    FilesSource(**settings)  # validates the settings with named-key errors
+    with stage_logger("import_files", log_file) as logger:
+        table = read_table(table_csv)
+        if table.splits is None:
+            raise SurroflowError(f"{table_csv}: a 'split' column (train/test per row) is required for a "
+                                 "files study; test rows never touch the reduction or training")
+        path = import_files(table_csv, settings["variables"], out_nc, split=split,
+                            units=settings.get("units"), coordinate_units=settings.get("coordinate_units", "1"),
+                            parameter_units=settings.get("parameter_units"), study=study,
+                            config_section=config_section)
+        logger.info("%s: imported the %s rows of %s", out_nc, split, table_csv)
+        return path

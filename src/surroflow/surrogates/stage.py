@@ -13,7 +13,7 @@ from ..io import open_dataset, provenance
 from ..logging_utils import stage_logger
 from ..reduction.pod import POD
 from ..reduction.stage import time_dim_of
-from . import make_surrogate
+from . import make_surrogate, surrogate_class
 from .io import save_surrogate
 from .reduced import training_arrays
 
@@ -46,11 +46,15 @@ def train_surrogate_file(train_nc: str, basis_ncs: Sequence[str], out_nc: str, n
         if train.sizes["sample"] == 0:
             raise SurroflowError(f"{train_nc}: no training sample is ok; nothing to train on")
         bases = load_bases(basis_ncs)
-        X, Y = training_arrays(train, bases)
+        X, Y, scales = training_arrays(train, bases)
         kind = surrogate_cfg["kind"]
         params = dict(surrogate_cfg.get("params", {}))
         logger.info("%s (%s): %d training rows x %d inputs -> %d coefficients (%d flagged samples excluded)",
                     name, kind, X.shape[0], X.shape[1], Y.shape[1], excluded)
+        # seeded by default: a surrogate with a random_state the config leaves unset gets 0
+        import inspect
+        if "random_state" in inspect.signature(surrogate_class(kind).__init__).parameters:
+            params.setdefault("random_state", 0)
         try:
             model = make_surrogate(kind, **params)
         except TypeError as exc:
@@ -59,7 +63,7 @@ def train_surrogate_file(train_nc: str, basis_ncs: Sequence[str], out_nc: str, n
         model.fit(X, Y)
         fit_seconds = time.perf_counter() - t0
         resid = model.predict(X) - Y
-        logger.info("%s: fitted in %.2f s; training RMS coefficient error %.3e", name, fit_seconds,
+        logger.info("%s: fitted in %.2f s; training RMS error of the scaled coefficients %.3e", name, fit_seconds,
                     float(np.sqrt(np.mean(resid ** 2))))
         td = time_dim_of(train)
         attrs = {
@@ -67,6 +71,7 @@ def train_surrogate_file(train_nc: str, basis_ncs: Sequence[str], out_nc: str, n
             "surrogate": name, "fit_seconds": fit_seconds,
             "variables": list(bases), "n_modes": [int(b.n_modes_) for b in bases.values()],
             "input_names": [*map(str, train["parameter"].values), *([td] if td else [])],
+            "coefficient_scales": [float(x) for x in scales],
             "n_train_rows": int(X.shape[0]), "n_excluded_samples": int(excluded),
         }
         save_surrogate(model, out_nc, attrs)
