@@ -13,6 +13,7 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/reduce.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/forecast.smk"
 
 
 report: "workflow/report/workflow.rst"

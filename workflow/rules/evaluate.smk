@@ -4,6 +4,8 @@ FIGURES = ["singular_values", "fields", "error_parameters", "error_split"]
 
 
 rule evaluate_surrogates:
+    wildcard_constraints:
+        study="|".join(s for s, c in config["studies"].items() if c["task"] == "parametric") or "(?!x)x",
     input:
         unpack(lambda w: {"test": f"{RESULTS}/{w.study}/generate/test.nc",
                           "train": f"{RESULTS}/{w.study}/generate/train.nc",

@@ -1,97 +1,110 @@
-# Forecast task (task: forecast): train forecast surrogates on trajectories, roll them out from
-# unseen test initial conditions, score them in Lyapunov times against persistence and
-# climatology.  Needs common.smk (config validated with defaults; study_cfg(study)).
-import surroflow
+# forecast (task: forecast): train forecast surrogates on trajectories, roll them out from unseen
+# test initial conditions, score them in Lyapunov times against persistence and climatology
+# (always trained and reported).  Needs common.smk (validated config, RESULTS, study_cfg,
+# sections, SURROFLOW_VERSION).
+from surroflow.config import fill_defaults, load_schema
 from surroflow.forecast.models import BASELINES
 
+_FORECAST_SCHEMA = load_schema()
 
-def forecast_studies():
-    """Names of the studies whose task is forecast."""
-    return [s for s, sc in config["studies"].items() if sc.get("task") == "forecast"]
+
+def forecast_section(study):
+    """The study's forecast section with the schema's defaults (also when the key is absent)."""
+    section = dict(study_cfg(study).get("forecast") or {})
+    return fill_defaults(section, _FORECAST_SCHEMA["$defs"]["forecast"], _FORECAST_SCHEMA)
 
 
 def forecast_models(study):
-    """name -> {kind, params, state}: the configured models plus the baselines (always)."""
-    section = study_cfg(study)["forecast"]
+    """name -> {kind, params, state}: the baselines (always) plus the configured models."""
     models = {b: {"kind": b, "params": {}, "state": "full"} for b in BASELINES}
-    for name, m in section["models"].items():
+    for name, m in forecast_section(study)["models"].items():
         models[name] = {"kind": m["kind"], "params": dict(m.get("params", {})),
                         "state": m.get("state", "inherit")}
     return models
 
 
 def get_forecast_section(wildcards):
-    """The study's forecast section without the model definitions (scoring settings)."""
-    return {k: v for k, v in study_cfg(wildcards.study)["forecast"].items() if k != "models"}
+    """Scoring settings: the study's forecast section without the model definitions."""
+    return {k: v for k, v in forecast_section(wildcards.study).items() if k != "models"}
 
 
 def get_forecast_train_section(wildcards):
-    """Only the keys training depends on (a change of plot or scoring settings retrains nothing)."""
-    section = study_cfg(wildcards.study)["forecast"]
+    """The keys training reads (state, rank, seed, variable)."""
+    section = forecast_section(wildcards.study)
     return {k: section[k] for k in ("variable", "state", "rank", "seed")}
 
 
 def get_forecast_model(wildcards):
-    """One model's kind, params and state (a rule depends only on its own model)."""
+    """One model's kind, params and state."""
     models = forecast_models(wildcards.study)
     if wildcards.model not in models:
-        raise ValueError(f"studies.{wildcards.study}.forecast.models: no model {wildcards.model!r}; "
-                         f"defined: {sorted(models)}")
+        raise WorkflowError(f"studies.{wildcards.study}.forecast.models: no model {wildcards.model!r}; "
+                            f"defined: {sorted(models)}")
     return models[wildcards.model]
 
 
 def get_forecast_model_files(wildcards):
-    return expand("results/{study}/forecast/models/{model}.nc", study=wildcards.study,
+    return expand(f"{RESULTS}/{{study}}/forecast/models/{{model}}.nc", study=wildcards.study,
                   model=sorted(forecast_models(wildcards.study)))
 
 
-def forecast_outputs():
-    """Final forecast artifacts of every forecast study (for rule all)."""
-    return [p for s in forecast_studies() for p in (
-        f"results/{s}/forecast/metrics.nc", f"results/{s}/evaluation/summary.csv", f"results/{s}/figures")]
+def _forecast_study_regex():
+    names = [s for s, c in config["studies"].items() if c.get("task") == "forecast"]
+    return "|".join(names) if names else "(?!)"
 
 
 wildcard_constraints:
-    model="[A-Za-z0-9_-]+",
+    model=r"[A-Za-z0-9_-]+",
+
+
+# evaluation/summary.csv is also an output of evaluate_surrogates (parametric studies): the
+# forecast rules only match forecast studies, and win where both could.
+ruleorder: evaluate_forecast > evaluate_surrogates
 
 
 rule train_forecaster:
+    wildcard_constraints:
+        study=_forecast_study_regex(),
     input:
-        train="results/{study}/generate/train.nc",
+        train=f"{RESULTS}/{{study}}/generate/train.nc",
     output:
-        model="results/{study}/forecast/models/{model}.nc",
+        model=f"{RESULTS}/{{study}}/forecast/models/{{model}}.nc",
     params:
         model=get_forecast_model,
         forecast=get_forecast_train_section,
-        version=surroflow.__version__,
+        section=sections("forecast_train"),
+        version=SURROFLOW_VERSION,
     threads: 1
     resources:
         mem_mb=4000,
     log:
-        "logs/train_forecaster/{study}/{model}.log",
+        "logs/train_forecaster/{study}_{model}.log",
     benchmark:
-        "results/{study}/benchmarks/train_forecaster/{model}.tsv"
+        f"{RESULTS}/{{study}}/benchmarks/train_forecaster_{{model}}.tsv"
     script:
         "../scripts/train_forecaster.py"
 
 
 rule evaluate_forecast:
+    wildcard_constraints:
+        study=_forecast_study_regex(),
     input:
-        test="results/{study}/generate/test.nc",
+        test=f"{RESULTS}/{{study}}/generate/test.nc",
         models=get_forecast_model_files,
     output:
-        metrics="results/{study}/forecast/metrics.nc",
-        summary="results/{study}/evaluation/summary.csv",
-        figures=directory("results/{study}/figures"),
+        metrics=f"{RESULTS}/{{study}}/forecast/metrics.nc",
+        summary=f"{RESULTS}/{{study}}/evaluation/summary.csv",
+        figures=directory(f"{RESULTS}/{{study}}/figures"),
     params:
         forecast=get_forecast_section,
-        version=surroflow.__version__,
+        section=sections("forecast_evaluate"),
+        version=SURROFLOW_VERSION,
     threads: 1
     resources:
         mem_mb=4000,
     log:
         "logs/evaluate_forecast/{study}.log",
     benchmark:
-        "results/{study}/benchmarks/evaluate_forecast.tsv"
+        f"{RESULTS}/{{study}}/benchmarks/evaluate_forecast.tsv"
     script:
         "../scripts/evaluate_forecast.py"

@@ -1,10 +1,9 @@
 """Fit one forecast surrogate (rule train_forecaster)."""
 from surroflow.forecast.pipeline import train_forecaster_file
 
-m = snakemake.params.model  # noqa: F821 - injected by Snakemake
-forecast = snakemake.params.forecast  # noqa: F821
-train_forecaster_file(
-    snakemake.input.train, snakemake.output.model, m["kind"], m["params"], forecast,  # noqa: F821
-    snakemake.log[0], name=snakemake.wildcards.model, study=snakemake.wildcards.study,  # noqa: F821
-    state=None if m["state"] == "inherit" else m["state"],
-    config_section={"forecast": forecast, "model": m}, threads=snakemake.threads)  # noqa: F821
+model = snakemake.params.model  # noqa: F821 - injected by Snakemake
+train_forecaster_file(snakemake.input.train, snakemake.output.model, model["kind"], model["params"],  # noqa: F821
+                      snakemake.params.forecast, snakemake.log[0], name=snakemake.wildcards.model,  # noqa: F821
+                      state=None if model["state"] == "inherit" else model["state"],
+                      study=snakemake.wildcards.study, config_section=snakemake.params.section,  # noqa: F821
+                      threads=snakemake.threads)  # noqa: F821

@@ -1,0 +1,157 @@
+"""Forecast surrogates: one API, exact recovery where the model class contains the truth,
+storage round trips without pickles, honest blow-ups."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from surroflow import SurroflowError
+from surroflow.forecast.models import (BLOWUP, Climatology, Persistence, forecaster_from_dataset,
+                                       forecaster_to_dataset, kinds, make_forecaster, polynomial_features)
+from surroflow.io import open_dataset, write_dataset
+from surroflow.simulators.chaos import Lorenz63
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+FAST = {
+    "persistence": {}, "climatology": {}, "dmd": {}, "opinf": {}, "ngrc": {},
+    "rff": {"n_features": 50},
+    "mlp_stepper": {"hidden": [16], "n_iterations": 15, "rollout_steps": 3, "batch_size": 16},
+    "node": {"hidden": [16], "n_iterations": 10, "rollout_steps": 2, "batch_size": 16},
+    "reduced": {"inner_kind": "ngrc", "rank": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def l63():
+    sim = Lorenz63(dt=0.01, dt_sample=0.02, n_steps=300, transient=10.0)
+    return sim.integrate(sim.initial_states([{"ic": x} for x in (0.11, 0.37, 0.52, 0.83)]))
+
+
+def test_registry_and_hyperparameter_errors():
+    assert set(FAST) == set(kinds())
+    with pytest.raises(SurroflowError, match="unknown forecaster kind 'lstm'"):
+        make_forecaster("lstm")
+    with pytest.raises(SurroflowError, match=r"unknown hyperparameter\(s\) \['n_delay'\].*n_delays"):
+        make_forecaster("ngrc", n_delay=2)
+
+
+@pytest.mark.parametrize("kind", sorted(FAST))
+def test_common_api_and_netcdf_round_trip(kind, l63, tmp_path):
+    model = make_forecaster(kind, **FAST[kind])
+    assert model.fit(l63[:3], dt=0.02) is model
+    assert all(k.endswith("_") for k in model.get_state())
+    hist = l63[3:, 50:50 + max(3, model.n_history_)]
+    hist = np.concatenate([hist, l63[2:3, 60:60 + hist.shape[1]]])       # 2 initial conditions
+    roll = model.rollout(hist, 25)
+    assert roll.shape == (2, 25, 3) and np.all(np.isfinite(roll))
+    np.testing.assert_allclose(model.predict_step(hist), roll[:, 0], rtol=1e-5, atol=1e-6)
+    path = write_dataset(forecaster_to_dataset(model, {"stage": "train_forecaster"}), tmp_path / "m.nc")
+    back = forecaster_from_dataset(open_dataset(path))
+    assert type(back) is type(model) and back.get_params() == model.get_params()
+    np.testing.assert_allclose(back.rollout(hist, 25), roll, rtol=1e-6, atol=1e-6)
+
+
+def test_baselines(l63):
+    p = Persistence().fit(l63, dt=0.02)
+    np.testing.assert_array_equal(p.rollout(l63[:, :5], 4), np.repeat(l63[:, 4:5], 4, axis=1))
+    c = Climatology().fit(l63, dt=0.02)
+    np.testing.assert_allclose(c.rollout(l63[:, :1], 3), np.broadcast_to(l63.reshape(-1, 3).mean(0), (4, 3, 3)))
+
+
+def test_opinf_recovers_the_lorenz63_equations(l63):
+    model = make_forecaster("opinf", time="continuous", reg_linear=1e-12, reg_quadratic=1e-12).fit(l63, dt=0.02)
+    sim = Lorenz63()
+    x = l63[:, ::17].reshape(-1, 3)
+    z = model._z(x)
+    f = model._f(z) * model.scale_                     # learned dx/dt in physical units
+    true = sim.rhs(x)
+    assert np.max(np.abs(f - true)) < 2e-3 * np.max(np.abs(true))
+
+
+def test_dmd_and_ngrc_recover_a_linear_map():
+    th = 0.3
+    A = 0.98 * np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    rng = np.random.default_rng(0)
+    X = np.empty((5, 60, 2))
+    X[:, 0] = rng.normal(size=(5, 2))
+    for k in range(59):
+        X[:, k + 1] = X[:, k] @ A.T + np.array([0.5, -0.2]) * (1 - 0.98)
+    for kind, params in (("dmd", {"alpha": 1e-14}), ("ngrc", {"n_delays": 1, "alpha": 1e-14})):
+        m = make_forecaster(kind, **params).fit(X[:4], dt=1.0)
+        np.testing.assert_allclose(m.rollout(X[4:, :1], 59), X[4:, 1:], atol=1e-6)
+    ev = make_forecaster("dmd", alpha=1e-14).fit(X, dt=1.0)
+    mod = np.hypot(ev.eigenvalues_real_, ev.eigenvalues_imag_)
+    np.testing.assert_allclose(np.sort(mod), [0.98, 0.98], atol=1e-6)
+
+
+def test_blow_up_is_nan_from_then_on_and_silent():
+    X = np.cumprod(np.full((2, 30, 2), 1.5), axis=1) * np.array([[[1.0, -1.0]], [[2.0, 0.5]]])  # x_{k+1} = 1.5 x_k
+    m = make_forecaster("dmd", alpha=1e-14, affine=False).fit(X, dt=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        roll = m.rollout(X[:, :1], 120)
+    bad = ~np.isfinite(roll).all(axis=2)
+    first = np.argmax(bad, axis=1)
+    assert bad.any(axis=1).all()
+    for i, k in enumerate(first):
+        assert k > 10 and bad[i, k:].all() and np.all(np.isfinite(roll[i, :k]))
+        assert np.all(np.abs(m._z(roll[i, :k])) < BLOWUP)    # stopped at BLOWUP standard deviations
+
+
+def test_history_and_input_validation(l63):
+    m = make_forecaster("ngrc", n_delays=3, delay_stride=2).fit(l63, dt=0.02)
+    assert m.n_history_ == 5
+    with pytest.raises(SurroflowError, match="needs 5 history states"):
+        m.rollout(l63[:, :3], 2)
+    bad = l63.copy()
+    bad[0, 5, 1] = np.nan
+    with pytest.raises(SurroflowError, match="NaN"):
+        make_forecaster("dmd").fit(bad)
+    with pytest.raises(SurroflowError, match="n_traj, n_time, n_state"):
+        make_forecaster("dmd").fit(np.zeros(5))
+    with pytest.raises(SurroflowError, match="not fitted"):
+        make_forecaster("dmd").rollout(l63[:, :1], 2)
+    with pytest.raises(SurroflowError, match="components"):
+        m.rollout(np.zeros((1, 5, 4)), 2)
+
+
+def test_reduced_forecasts_lie_in_the_pod_span(l63):
+    m = make_forecaster("reduced", inner_kind="ngrc", inner_params={"n_delays": 2}, rank=2).fit(l63, dt=0.02)
+    assert m.n_history_ == 2
+    roll = m.rollout(l63[:, 10:12], 20)
+    resid = (roll - m.pod_.mean_) - ((roll - m.pod_.mean_) @ m.pod_.modes_.T) @ m.pod_.modes_
+    assert np.max(np.abs(resid)) < 1e-9
+    full = make_forecaster("reduced", inner_kind="dmd", inner_params={"alpha": 1e-12}, rank=3).fit(l63, dt=0.02)
+    plain = make_forecaster("dmd", alpha=1e-12).fit(l63, dt=0.02)
+    np.testing.assert_allclose(full.rollout(l63[:, :1], 5), plain.rollout(l63[:, :1], 5), rtol=1e-6, atol=1e-6)
+
+
+def test_torch_stepper_learns_and_is_seeded(l63):
+    kw = dict(hidden=[32, 32], n_iterations=150, rollout_steps=4, batch_size=32, lr=3e-3)
+    a = make_forecaster("mlp_stepper", random_state=1, **kw).fit(l63, dt=0.02)
+    b = make_forecaster("mlp_stepper", random_state=1, **kw).fit(l63, dt=0.02)
+    np.testing.assert_array_equal(a.loss_history_, b.loss_history_)
+    assert a.loss_history_[-20:].mean() < 0.2 * a.loss_history_[:5].mean()
+    conv = make_forecaster("mlp_stepper", architecture="conv", channels=4, n_layers=2, n_iterations=5,
+                           rollout_steps=2, batch_size=8).fit(np.random.default_rng(0).normal(size=(2, 20, 16)))
+    assert conv.rollout(np.zeros((3, 16)), 4).shape == (3, 4, 16)
+    local = make_forecaster("mlp_stepper", architecture="local", kernel_size=5, hidden=[8], n_iterations=5,
+                            rollout_steps=2, batch_size=8, augment="shift_reflect")
+    field = np.random.default_rng(1).normal(size=(2, 20, 16))
+    out = local.fit(field).rollout(field[:, :1], 3)
+    assert out.shape == (2, 3, 16)
+    # translation equivariance of the local model: shifting the input shifts the forecast
+    np.testing.assert_allclose(local.rollout(np.roll(field[:, :1], 3, axis=2), 3), np.roll(out, 3, axis=2),
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(SurroflowError, match="architecture"):
+        make_forecaster("mlp_stepper", architecture="transformer", n_iterations=1).fit(l63)
+
+
+def test_polynomial_features():
+    z = np.array([[1.0, 2.0, 3.0]])
+    np.testing.assert_allclose(polynomial_features(z, 2), [[1, 2, 3, 4, 6, 9]])
+    assert polynomial_features(z, 3).shape == (1, 6 + 10)
