@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 CONFIG ?= config/config.yaml
 
-.PHONY: run test paper report dag venv clean bench
+.PHONY: run test test-slurm slurm paper report dag venv clean bench
 
 venv: $(STAMP)
 
@@ -21,7 +21,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: $(STAMP)
 	@command -v ccx >/dev/null || echo "note: CalculiX (ccx) not found: the structural study is skipped; install it with 'apt-get install calculix-ccx'"
-	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --rerun-incomplete
+	$(BIN)/snakemake --workflow-profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG)
 	$(BIN)/snakemake --cores 1 --configfile $(CONFIG) --report results/report.html
 
 paper: $(STAMP)
@@ -32,6 +32,15 @@ dag: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# the SLURM tests on a single-node cluster started on this machine (root, Debian)
+test-slurm: $(STAMP)
+	bash tests/hpc/local_slurm.sh start
+	$(BIN)/python -m pytest -q -m slurm
+
+# submit the workflow to SLURM (set partition/account in workflow/profiles/slurm/config.yaml)
+slurm: $(STAMP)
+	$(BIN)/snakemake --profile workflow/profiles/slurm --configfile $(CONFIG)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_pod.py

@@ -46,6 +46,8 @@ def check_provenance(results: str | Path, config_path: str | Path) -> tuple[list
     cfg = load_config(config_path)
     rows, stale = [], []
     for path in sorted(Path(results).rglob("*.nc")):
+        if path.name.startswith(".") and path.name.endswith(".tmp.nc"):
+            continue   # a temporary of write_dataset (left by a killed writer), not an artifact
         try:
             with xr.open_dataset(path, engine=ENGINE) as ds:
                 attrs = dict(ds.attrs)

@@ -170,6 +170,9 @@ def stage_sections(study: Mapping[str, Any], stage: str, surrogate: str | None =
     """The subset of a study's config that ``stage`` depends on (plus one surrogate for train)."""
     keys = STAGE_SECTIONS.get(stage, tuple(study))
     out = {k: study.get(k) for k in keys}
+    if stage in ("design", "generate_batch") and isinstance(out.get("simulator"), Mapping):
+        # the failure threshold is checked when batches are collected: changing it reruns no simulation
+        out["simulator"] = {k: v for k, v in out["simulator"].items() if k != "max_failure_fraction"}
     if stage == "train" and surrogate is not None:
         out["surrogate"] = {surrogate: study.get("surrogates", {}).get(surrogate)}
     return out

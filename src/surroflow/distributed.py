@@ -1,79 +1,212 @@
 """The dask cluster of a stage, built from the ``dask`` config section.
 
-``kind: local`` (default) starts a LocalCluster sized to the rule's threads and memory, with one
-thread per worker and single-threaded BLAS in the workers; ``kind: address`` joins a running
-scheduler; ``kind: slurm`` starts dask-jobqueue's SLURMCluster.  Rules never build clusters
-themselves: they call :func:`dask_client`.
+One module builds every cluster; rules and stage functions only call :func:`dask_client`.
+
+``kind: local`` (default)
+    A LocalCluster sized to the rule's ``threads`` (one single-threaded worker per thread) and
+    ``resources.mem_mb`` (split evenly), with single-threaded BLAS in the workers.
+    ``processes: false`` runs the workers as threads of the job's process (no spawn cost; a
+    simulator that crashes the interpreter then takes the job with it).
+``kind: slurm``
+    dask-jobqueue's SLURMCluster: ``jobs`` batch jobs of ``cores`` cores, ``memory`` and
+    ``walltime`` each, ``processes`` worker processes per job; ``adaptive: true`` lets the
+    number of jobs follow the load between ``minimum_jobs`` and ``jobs`` (and replaces jobs that
+    SLURM kills or preempts).  The scheduler runs inside the calling process; workers must be
+    able to reach it over the network and to run the same Python (``sys.executable``, or
+    activate an environment in ``prologue``).
+``kind: address``
+    Join a running scheduler at ``address`` (its workers must be able to import surroflow and
+    the simulator).
+
+Fault semantics: a task whose worker dies is rescheduled on another worker, up to dask's
+``distributed.scheduler.allowed-failures`` (3 by default), then it fails with ``KilledWorker``.
+Tasks submitted by surroflow have no side effects (they return results; the calling process
+writes the file), so a retried task is safe.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from . import SurroflowError
 
+log = logging.getLogger("surroflow.distributed")
+
+KINDS = ("local", "address", "slurm")
 _BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+#: the scheduler's HTTP server binds a free port: fixed ports (8787) clash when several jobs
+#: share a node, and dask warns on every clash
+_HTTP_ANY_PORT = ":0"
+DEFAULT_SLURM_LOG_DIRECTORY = "logs/dask_slurm"
 
 
 def _single_threaded_env() -> dict[str, str]:
     return {v: "1" for v in _BLAS_VARS}
 
 
-@contextlib.contextmanager
-def dask_client(cfg: Mapping[str, Any] | None = None, n_workers: int = 1,
-                memory_mb: int | None = None) -> Iterator[Any]:
-    """A ``distributed.Client`` for the configured cluster; closed (and the cluster shut down) on exit."""
-    from distributed import Client, LocalCluster
+def _slurm_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    s = dict(cfg.get("slurm") or {})
+    cores = int(s.get("cores", 1))
+    processes = int(s.get("processes", 1))
+    if processes > cores:
+        raise SurroflowError(f"dask.slurm.processes={processes} exceeds dask.slurm.cores={cores}: "
+                             "each worker process needs at least one core")
+    jobs = int(s.get("jobs", 1))
+    minimum = int(s.get("minimum_jobs", 0))
+    if minimum > jobs:
+        raise SurroflowError(f"dask.slurm.minimum_jobs={minimum} exceeds dask.slurm.jobs={jobs}")
+    return {**s, "cores": cores, "processes": processes, "jobs": jobs, "minimum_jobs": minimum}
 
+
+def _slurm_log_directory(s: Mapping[str, Any]) -> Path:
+    return Path(s.get("log_directory") or DEFAULT_SLURM_LOG_DIRECTORY).resolve()
+
+
+def describe(cfg: Mapping[str, Any] | None, n_workers: int = 1) -> str:
+    """One line naming the cluster a config gives (for stage logs)."""
     cfg = dict(cfg or {})
     kind = cfg.get("kind", "local")
     if kind == "local":
+        mode = "processes" if cfg.get("processes", True) else "threads"
+        return f"LocalCluster with {max(1, int(n_workers))} single-threaded worker {mode}"
+    if kind == "address":
+        return f"scheduler at {cfg.get('address')}"
+    if kind == "slurm":
+        s = _slurm_settings(cfg)
+        scaling = (f"adaptive {s['minimum_jobs']}..{s['jobs']} jobs" if s.get("adaptive")
+                   else f"{s['jobs']} job(s)")
+        return (f"SLURMCluster: {scaling} x {s['cores']} cores, {s['processes']} worker process(es), "
+                f"{s.get('memory', '2GB')}, walltime {s.get('walltime', '00:30:00')}, "
+                f"partition {s.get('partition') or '(default)'}")
+    return f"unknown kind {kind!r}"
+
+
+def make_cluster(cfg: Mapping[str, Any] | None = None, n_workers: int = 1,
+                 memory_mb: int | None = None) -> tuple[Any, str | None]:
+    """Build the configured cluster: ``(cluster, None)`` for local/slurm, ``(None, address)``.
+
+    The caller owns the cluster and must close it (:func:`dask_client` does).
+    """
+    cfg = dict(cfg or {})
+    kind = cfg.get("kind", "local")
+    if kind == "local":
+        from distributed import LocalCluster
+
         n = max(1, int(n_workers))
         mem = f"{max(256, int(memory_mb) // n)}MiB" if memory_mb else "auto"
         for k, v in _single_threaded_env().items():   # inherited by nanny-spawned workers
             os.environ.setdefault(k, v)
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=bool(cfg.get("processes", True)),
-                               memory_limit=mem, dashboard_address=None, silence_logs=logging.ERROR,
-                               worker_dashboard_address=None)
-        client = Client(cluster)
-        try:
-            yield client
-        finally:
-            client.close()
-            cluster.close()
-    elif kind == "address":
+        cluster = LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=bool(cfg.get("processes", True)),
+            memory_limit=mem, dashboard_address=None, worker_dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": _HTTP_ANY_PORT},
+            silence_logs=logging.ERROR)
+        return cluster, None
+    if kind == "address":
         address = cfg.get("address")
         if not address:
             raise SurroflowError("dask.address: required when dask.kind is 'address'")
-        client = Client(address, timeout=cfg.get("timeout", "30s"))
+        return None, str(address)
+    if kind == "slurm":
         try:
-            yield client
-        finally:
-            client.close()
-    elif kind == "slurm":
-        from dask_jobqueue import SLURMCluster
-        s = dict(cfg.get("slurm") or {})
+            from dask_jobqueue import SLURMCluster
+        except ImportError as exc:  # pragma: no cover - pinned dependency
+            raise SurroflowError(f"dask.kind=slurm needs dask-jobqueue ({exc})") from None
+        s = _slurm_settings(cfg)
+        log_dir = _slurm_log_directory(s)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        prologue = list(s.get("prologue") or [])
+        prologue += [f"export {k}={v}" for k, v in _single_threaded_env().items()]
         cluster = SLURMCluster(
-            cores=int(s.get("cores", 1)), processes=int(s.get("processes", s.get("cores", 1))),
-            memory=str(s.get("memory", "2GB")), walltime=str(s.get("walltime", "00:30:00")),
+            cores=s["cores"], processes=s["processes"], memory=str(s.get("memory", "2GB")),
+            walltime=str(s.get("walltime", "00:30:00")),
             queue=s.get("partition"), account=s.get("account"),
-            job_script_prologue=list(s.get("prologue", [])) + [f"export {k}={v}" for k, v in _single_threaded_env().items()],
-            local_directory=s.get("local_directory"), log_directory=s.get("log_directory"),
-            job_extra_directives=list(s.get("extra_directives", [])),
-            scheduler_options={"dashboard_address": None},
+            job_name="surroflow-dask", python=sys.executable,
+            job_script_prologue=prologue,
+            local_directory=s.get("local_directory"), log_directory=str(log_dir),
+            job_extra_directives=list(s.get("extra_directives") or []),
+            interface=s.get("interface"),   # network interface on multi-NIC clusters (e.g. ib0)
+            scheduler_options={"dashboard_address": _HTTP_ANY_PORT, "dashboard": False},
+            silence_logs="error",
         )
-        if s.get("adaptive", False):
-            cluster.adapt(minimum_jobs=int(s.get("minimum_jobs", 0)), maximum_jobs=int(s.get("jobs", 1)))
-        else:
-            cluster.scale(jobs=int(s.get("jobs", 1)))
-        client = Client(cluster)
+        return cluster, None
+    raise SurroflowError(f"dask.kind={kind!r} is not allowed; allowed: {list(KINDS)}")
+
+
+def _check_job_script(cluster: Any) -> None:
+    """``sbatch --test-only`` on the worker job script: a partition, account or memory request
+    that SLURM refuses fails here, at once and with SLURM's reason, instead of after
+    ``start_timeout`` (dask-jobqueue only logs failed submissions)."""
+    script = cluster.job_script()
+    with tempfile.NamedTemporaryFile("w", suffix=".sh", prefix="surroflow-dask-") as f:
+        f.write(script)
+        f.flush()
         try:
-            client.wait_for_workers(1, timeout=float(s.get("start_timeout", 300)))
-            yield client
-        finally:
-            client.close()
-            cluster.close()
+            res = subprocess.run(["sbatch", "--test-only", f.name], capture_output=True, text=True,
+                                 timeout=60)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise SurroflowError(f"dask.kind=slurm: cannot run sbatch ({exc})") from None
+    if res.returncode != 0:
+        reason = " ".join(res.stderr.split()) or f"exit code {res.returncode}"
+        raise SurroflowError(f"dask.slurm: SLURM refuses the worker job ({reason}); check "
+                             f"dask.slurm cores/memory/walltime/partition/account.\nJob script:\n{script}")
+
+
+def _start_slurm_workers(cluster: Any, client: Any, cfg: Mapping[str, Any]) -> None:
+    s = _slurm_settings(cfg)
+    timeout = float(s.get("start_timeout", 300))
+    _check_job_script(cluster)
+    if s.get("adaptive"):
+        cluster.adapt(minimum_jobs=s["minimum_jobs"], maximum_jobs=s["jobs"])
+        if s["minimum_jobs"] == 0:
+            return   # jobs are submitted once tasks arrive; nothing to wait for yet
+        wait_for = s["minimum_jobs"] * s["processes"]
     else:
-        raise SurroflowError(f"dask.kind={kind!r} is not allowed; allowed: ['local', 'address', 'slurm']")
+        cluster.scale(jobs=s["jobs"])
+        wait_for = 1
+    try:
+        client.wait_for_workers(wait_for, timeout=timeout)
+    except TimeoutError:
+        raise SurroflowError(
+            f"dask.slurm: no dask worker joined within start_timeout={timeout:g} s; check the "
+            f"partition/account and `squeue`, and the worker logs in {_slurm_log_directory(s)}."
+            f"\nJob script:\n{cluster.job_script()}") from None
+
+
+@contextlib.contextmanager
+def dask_client(cfg: Mapping[str, Any] | None = None, n_workers: int = 1,
+                memory_mb: int | None = None) -> Iterator[Any]:
+    """A ``distributed.Client`` for the configured cluster; closed (and the cluster shut down,
+    its SLURM jobs cancelled) on exit, also when the body raises."""
+    from distributed import Client
+
+    cfg = dict(cfg or {})
+    kind = cfg.get("kind", "local")
+    cluster, address = make_cluster(cfg, n_workers=n_workers, memory_mb=memory_mb)
+    client = None
+    try:
+        if cluster is None:
+            client = Client(address, timeout=cfg.get("timeout", "30s"))
+        else:
+            client = Client(cluster)
+            if kind == "slurm":
+                _start_slurm_workers(cluster, client, cfg)
+        log.info("dask: %s", describe(cfg, n_workers))
+        yield client
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            try:
+                cluster.close()
+            except Exception as exc:  # noqa: BLE001 - never hide the error that got us here
+                log.warning("closing the dask cluster failed (%s: %s)", type(exc).__name__, exc)
+
+
+__all__ = ["KINDS", "describe", "make_cluster", "dask_client"]

@@ -7,6 +7,7 @@ exclude them.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -164,6 +165,41 @@ def batch_dataset(sim: Simulator, design: xr.Dataset, results: Sequence[tuple[An
     return ds
 
 
+def remove_stale_temporaries(out: Path) -> list[Path]:
+    """Delete temporary files that a killed writer of ``out`` left beside it.
+
+    :func:`~surroflow.io.write_dataset` writes ``.<name>.<random>.tmp.nc`` and renames it; a
+    SIGKILL between the two leaves the temporary behind.  One writer per file: only the job
+    that makes ``out`` calls this, before it writes.
+    """
+    removed = []
+    for tmp in out.parent.glob(f".{out.name}.*.tmp.nc"):
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
+def _gather(groups: Sequence[Sequence[Mapping[str, float]]], futures: Sequence[Any],
+            first_sample: int) -> list[tuple[Any, float]]:
+    """Results of the per-group futures in design order; a lost task becomes a clear error."""
+    from distributed import KilledWorker
+
+    results: list[tuple[Any, float]] = []
+    offset = first_sample
+    for group, fut in zip(groups, futures):
+        try:
+            results.extend(fut.result())
+        except KilledWorker as exc:
+            raise SurroflowError(
+                f"samples {offset}..{offset + len(group) - 1}: every dask worker that ran them died "
+                f"(distributed.scheduler.allowed-failures reached): the simulator crashes the "
+                f"process or runs out of memory; raise the rule's mem_mb or fix the simulator "
+                f"({exc})") from None
+        offset += len(group)
+    return results
+
+
 def generate_batch_file(design_nc: str, out_nc: str, batch: int, batch_size: int,
                         simulator_cfg: Mapping[str, Any], dask_cfg: Mapping[str, Any] | None,
                         study: str, config_section: Mapping[str, Any], n_workers: int = 1,
@@ -171,13 +207,18 @@ def generate_batch_file(design_nc: str, out_nc: str, batch: int, batch_size: int
                         samples_per_task: int | None = None) -> Path:
     """Run batch number ``batch`` of the design in ``design_nc`` and write ``out_nc``.
 
-    A finished batch file is kept as is (resume).  Samples are spread over the dask cluster;
-    the simulator is constructed in each worker.
+    Samples are spread over the dask cluster built from ``dask_cfg`` (see
+    :mod:`surroflow.distributed`); the simulator is constructed in each worker.  A task whose
+    worker dies is retried by dask on another worker; a sample that fails, diverges or times out
+    is flagged in ``status(sample)``, never retried.  The file is written atomically when all
+    samples are done, so a killed job leaves no ``out_nc`` and only its own batch is rerun.
     """
-    from .distributed import dask_client
+    from .distributed import dask_client, describe
 
     with stage_logger("generate", log_file) as logger:
         out = Path(out_nc)
+        for tmp in remove_stale_temporaries(out):
+            logger.warning("removed %s, left by a killed writer", tmp)
         design = open_dataset(design_nc, stage="design", required=("design",))
         n = design.sizes["sample"]
         lo, hi = batch * batch_size, min(n, (batch + 1) * batch_size)
@@ -188,7 +229,8 @@ def generate_batch_file(design_nc: str, out_nc: str, batch: int, batch_size: int
         name, settings = simulator_cfg["name"], dict(simulator_cfg.get("settings", {}))
         sim = get_simulator(name, **settings)   # validates settings before any work
         timeout = simulator_cfg.get("timeout_s")
-        logger.info("batch %d: samples %d..%d of %d (%s), %d worker(s)", batch, lo, hi - 1, n, name, n_workers)
+        logger.info("batch %d: samples %d..%d of %d (%s) on %s", batch, lo, hi - 1, n, name,
+                    describe(dask_cfg, n_workers))
         t0 = time.perf_counter()
         if getattr(sim, "vectorised", False) and timeout is None:
             groups = [records]
@@ -198,9 +240,7 @@ def generate_batch_file(design_nc: str, out_nc: str, batch: int, batch_size: int
         with dask_client(dask_cfg, n_workers=n_workers, memory_mb=memory_mb) as client:
             futures = client.map(run_samples, [name] * len(groups), [settings] * len(groups), groups,
                                  [timeout] * len(groups), pure=False)
-            results: list[tuple[Any, float]] = []
-            for g, fut in zip(groups, futures):
-                results.extend(fut.result())
+            results = _gather(groups, futures, lo)
         ds = batch_dataset(sim, sub, results)
         bad = int((ds["status"] != STATUS_OK).sum())
         for i in np.flatnonzero(ds["status"].values != STATUS_OK):

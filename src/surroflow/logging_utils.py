@@ -6,6 +6,8 @@ import logging
 import sys
 from typing import Iterator
 
+from . import SurroflowError
+
 
 @contextlib.contextmanager
 def stage_logger(name: str, log_file: str | None = None) -> Iterator[logging.Logger]:
@@ -27,3 +29,14 @@ def stage_logger(name: str, log_file: str | None = None) -> Iterator[logging.Log
         for h in handlers:
             logger.removeHandler(h)
             h.close()
+
+
+@contextlib.contextmanager
+def exit_on_error() -> Iterator[None]:
+    """For rule scripts: a SurroflowError ends the job with its one-line message and exit
+    status 1, without a Python traceback (the message is in the rule's log as well)."""
+    try:
+        yield
+    except SurroflowError as exc:
+        print(f"surroflow: error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None

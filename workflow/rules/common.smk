@@ -78,12 +78,21 @@ def sections(stage, surrogate=None):
 
 
 def get_simulator_section(wildcards):
-    return study_cfg(wildcards.study)["simulator"]
+    """The simulator section without max_failure_fraction (only collect_batches reads that)."""
+    sim = study_cfg(wildcards.study)["simulator"]
+    return {k: v for k, v in sim.items() if k != "max_failure_fraction"}
 
 
 def get_batch_files(wildcards):
     return expand(f"{RESULTS}/{{study}}/generate/{{split}}/batch_{{batch}}.nc", study=wildcards.study,
                   split=wildcards.split, batch=batch_ids(wildcards.study, wildcards.split))
+
+
+def get_surrogate_gpus(wildcards):
+    """resources.gpu of train_surrogate: 1 for a torch surrogate asked to run on CUDA, else 0
+    (the SLURM executor turns 1 into `sbatch --gpus=1`; 0 requests nothing)."""
+    s = study_cfg(wildcards.study)["surrogates"][wildcards.surrogate]
+    return 1 if s["kind"] == "mlp" and (s.get("params") or {}).get("device") == "cuda" else 0
 
 
 def get_basis_files(wildcards):

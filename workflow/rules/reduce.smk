@@ -10,6 +10,7 @@ rule fit_pod:
     params:
         reduction=lambda w: study_cfg(w.study)["reduction"],
         simulator=get_simulator_section,
+        dask=config["dask"],
         section=sections("reduce"),
         version=SURROFLOW_VERSION,
     threads: 2

@@ -14,6 +14,7 @@ rule train_surrogate:
     threads: 1
     resources:
         mem_mb=4000,
+        gpu=get_surrogate_gpus,
     log:
         "logs/train_surrogate/{study}_{surrogate}.log",
     benchmark:

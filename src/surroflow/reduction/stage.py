@@ -88,7 +88,8 @@ def space_weights(ds: xr.Dataset, variable: str, kind: str, simulator: Any = Non
 def fit_pod_file(train_nc: str, test_nc: str | None, out_nc: str, variable: str,
                  reduction_cfg: Mapping[str, Any], simulator_cfg: Mapping[str, Any], study: str,
                  config_section: Mapping[str, Any], memory_mb: int | None = None,
-                 log_file: str | None = None) -> Path:
+                 log_file: str | None = None, dask_cfg: Mapping[str, Any] | None = None,
+                 n_workers: int = 1) -> Path:
     """Fit the POD basis of ``variable`` and write ``modes(mode, space...)`` etc. to ``out_nc``."""
     from ..simulators import get_simulator
 
@@ -111,7 +112,11 @@ def fit_pod_file(train_nc: str, test_nc: str | None, out_nc: str, variable: str,
             import dask.array as da
             chunk = int(reduction_cfg.get("chunk_snapshots", 4096))
             X = da.from_array(X, chunks=(min(chunk, X.shape[0]), X.shape[1]))
-        pod.fit(X, weights=w)
+            from ..distributed import dask_client
+            with dask_client(dask_cfg, n_workers=n_workers, memory_mb=memory_mb):
+                pod.fit(X, weights=w)   # the backends compute on the active client
+        else:
+            pod.fit(X, weights=w)
         fit_seconds = time.perf_counter() - t0
         logger.info("%s: %d snapshots x %d points -> %d modes (energy %.6f) in %.2f s", variable,
                     X.shape[0], X.shape[1], pod.n_modes_, pod.energy_[pod.n_modes_ - 1], fit_seconds)

@@ -1,0 +1,82 @@
+"""Faults inside a generation job's dask cluster: a worker killed mid-batch, worker counts.
+
+Library level (generate_batch_file with the LocalCluster that surroflow.distributed builds),
+so each case costs one cluster start-up, not a workflow run.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dask
+import pytest
+import xarray as xr
+
+from surroflow import SurroflowError
+
+from surroflow.generate import generate_batch_file, make_designs_files
+from surroflow.io import STATUS_OK, open_dataset
+
+from .surroflow_fault_sims import killed_pid
+
+HERE = Path(__file__).resolve().parent
+SETTINGS = {"n_x": 64, "n_time": 11, "t_end": 0.5}
+SIMULATOR = {"name": "burgers", "settings": SETTINGS,
+             "parameters": {"nu": [0.05, 0.1], "amplitude": [0.5, 1.0]}}
+BATCH = 6
+
+
+@pytest.fixture(scope="module")
+def design_nc(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("dask_faults")
+    make_designs_files(str(d / "train.nc"), str(d / "test.nc"), SIMULATOR,
+                       {"method": "sobol", "n_train": BATCH, "n_test": 2, "seed": 3}, study="fault",
+                       config_section={})
+    return d / "train.nc"
+
+
+def _generate(design_nc: Path, out: Path, simulator: dict, n_workers: int, processes: bool = True) -> xr.Dataset:
+    generate_batch_file(str(design_nc), str(out), batch=0, batch_size=BATCH, simulator_cfg=simulator,
+                        dask_cfg={"kind": "local", "processes": processes}, study="fault",
+                        config_section={}, n_workers=n_workers, memory_mb=2000)
+    return open_dataset(out, stage="generate_batch").drop_vars("wall_time")
+
+
+@pytest.fixture(scope="module")
+def reference(design_nc, tmp_path_factory) -> xr.Dataset:
+    """One worker process, nothing disturbed."""
+    return _generate(design_nc, tmp_path_factory.mktemp("ref") / "batch_0000.nc", SIMULATOR, n_workers=1)
+
+
+@pytest.fixture
+def fault_sims(monkeypatch) -> str:
+    """The test simulators, importable here and in the (spawned) worker processes."""
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
+    return "python:surroflow_fault_sims:KillOnceBurgers"
+
+
+def test_killed_worker_is_replaced_and_data_equal_undisturbed_run(design_nc, reference, tmp_path, fault_sims):
+    marker = tmp_path / "killed"
+    sim = {**SIMULATOR, "name": fault_sims, "settings": {**SETTINGS, "kill_marker": str(marker)}}
+    ds = _generate(design_nc, tmp_path / "batch_0000.nc", sim, n_workers=2)
+    assert marker.exists(), "no worker was killed"
+    assert killed_pid(marker) != os.getpid()   # a worker process died, not this one
+    assert (ds["status"] == STATUS_OK).all()
+    xr.testing.assert_allclose(ds, reference)
+
+
+@pytest.mark.parametrize("processes", [True, False], ids=["2-processes", "2-threads"])
+def test_same_data_with_one_or_two_workers(design_nc, reference, tmp_path, processes):
+    ds = _generate(design_nc, tmp_path / "batch_0000.nc", SIMULATOR, n_workers=2, processes=processes)
+    xr.testing.assert_allclose(ds, reference)
+
+
+def test_simulator_that_always_kills_its_worker_stops_the_batch_clearly(design_nc, tmp_path, fault_sims):
+    sim = {**SIMULATOR, "name": fault_sims, "settings": {**SETTINGS, "kill_always": True}}
+    out = tmp_path / "batch_0000.nc"
+    # the LocalCluster's scheduler runs in this process and reads this setting
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        with pytest.raises(SurroflowError, match=r"samples 0\.\.0: every dask worker that ran them died"):
+            _generate(design_nc, out, sim, n_workers=2)
+    assert not out.exists()

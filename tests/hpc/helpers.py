@@ -1,0 +1,164 @@
+"""Running snakemake on a config in a temporary folder, and comparing two runs' artifacts."""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import xarray as xr
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SLURM_PROFILE = ROOT / "workflow" / "profiles" / "slurm" / "config.yaml"
+
+#: variables that hold measured times, not results: they differ between any two runs
+TIMING_VARIABLES = ("wall_time", "prediction_seconds", "speedup", "hf_seconds", "offline_seconds")
+
+
+def load_yaml(path: Path) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def site_partition_account() -> tuple[str | None, str | None]:
+    """Partition and account for the tests on a real site cluster (unset for the local one):
+    environment variables SURROFLOW_TEST_SLURM_PARTITION and SURROFLOW_TEST_SLURM_ACCOUNT."""
+    return (os.environ.get("SURROFLOW_TEST_SLURM_PARTITION") or None,
+            os.environ.get("SURROFLOW_TEST_SLURM_ACCOUNT") or None)
+
+
+#: the study of the HPC tests, with its dask SLURMCluster (tests/config/slurm.yaml)
+SLURM_CONFIG = load_yaml(ROOT / "tests" / "config" / "slurm.yaml")
+STUDY = "hpc"
+_partition, _account = site_partition_account()
+SLURM_CONFIG["dask"]["slurm"].update({k: v for k, v in (("partition", _partition), ("account", _account)) if v})
+
+
+def local_config() -> dict:
+    """tests/config/slurm.yaml with the default local dask cluster."""
+    cfg = copy.deepcopy(SLURM_CONFIG)
+    cfg["dask"] = {"kind": "local"}
+    return cfg
+
+
+def write_config(workdir: Path, config: Mapping) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(dict(config), sort_keys=False))
+    return path
+
+
+def snakemake_cmd(workdir: Path, config: Mapping | Path, *extra: str, cores: int | None = 2) -> list[str]:
+    cfg = write_config(workdir, config) if isinstance(config, Mapping) else Path(config)
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
+           "--configfile", str(cfg), "--nocolor"]
+    if cores is not None:
+        cmd += ["--cores", str(cores)]
+    return cmd + list(extra)
+
+
+def snakemake(workdir: Path, config: Mapping | Path, *extra: str, cores: int | None = 2,
+              timeout: float = 600, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run snakemake as a user would; stdout and stderr captured as text."""
+    return subprocess.run(snakemake_cmd(workdir, config, *extra, cores=cores), capture_output=True,
+                          text=True, timeout=timeout, cwd=workdir,
+                          env={**os.environ, **(env or {})})
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table snakemake prints before running (or in a dry run)."""
+    counts: dict[str, int] = {}
+    lines = output.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == "Job stats:")
+    except StopIteration:
+        return counts
+    for line in lines[start + 3:]:
+        m = re.match(r"^(\w+)\s+(\d+)\s*$", line)
+        if not m:
+            break
+        if m.group(1) != "total":
+            counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+# --------------------------------------------------------------------------- SLURM
+def slurm_unavailable() -> str | None:
+    """Why no SLURM cluster can be used here (None when `sinfo` answers with a usable node)."""
+    if shutil.which("sinfo") is None:
+        return "no SLURM client (sinfo) on PATH: run `bash tests/hpc/local_slurm.sh start`"
+    try:
+        res = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"sinfo failed ({exc}): run `bash tests/hpc/local_slurm.sh start`"
+    states = res.stdout.split()
+    if res.returncode != 0 or not states:
+        why = (res.stderr.strip().splitlines() or ["no nodes"])[-1]
+        return f"no SLURM cluster reachable ({why}): run `bash tests/hpc/local_slurm.sh start`"
+    if not any(s.rstrip("*~#!%$@^-").startswith(("idle", "mix", "alloc", "completing")) for s in states):
+        return f"no usable SLURM node (states: {states})"
+    return None
+
+
+def slurm_node_memory_mb() -> int:
+    """RealMemory of the smallest node, MB."""
+    out = subprocess.run(["sinfo", "-h", "-N", "-o", "%m"], capture_output=True, text=True,
+                         timeout=20).stdout.split()
+    return min(int(m.rstrip("+")) for m in out) if out else 1000
+
+
+def slurm_test_profile(folder: Path, cpus: int = 1, overrides: Mapping | None = None) -> Path:
+    """The project's SLURM profile adapted to a small test cluster.
+
+    Each job gets at most ``cpus`` CPUs and a third of a node's memory, so that jobs share the
+    node; no account (no slurmdbd), status from squeue, faster status polling, no retries.  The
+    two slurm-* flags are the ones any cluster without accounting needs (docs/hpc.md).
+    """
+    p = load_yaml(SLURM_PROFILE)
+    mem_cap = max(500, slurm_node_memory_mb() // 3)
+    p["set-threads"] = {rule: min(int(n), cpus) for rule, n in (p.get("set-threads") or {}).items()}
+    for res in (p.get("set-resources") or {}).values():
+        if "cpus_per_task" in res:
+            res["cpus_per_task"] = min(int(res["cpus_per_task"]), cpus)
+        if "mem_mb" in res:   # a number or an expression of `attempt` (1: no retries here)
+            res["mem_mb"] = min(int(eval(str(res["mem_mb"]), {"attempt": 1})), mem_cap)
+    p.update({"slurm-no-account": True, "slurm-status-command": "squeue",
+              "slurm-init-seconds-before-status-checks": 10, "retries": 0, "latency-wait": 10,
+              "keep-going": False})
+    partition, account = site_partition_account()
+    if partition:
+        p["default-resources"]["slurm_partition"] = partition
+    if account:
+        p["default-resources"]["slurm_account"] = account
+        del p["slurm-no-account"]
+    p.update(overrides or {})
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    return folder
+
+
+# --------------------------------------------------------------------------- comparisons
+def open_artifact(path: Path) -> xr.Dataset:
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.drop_vars([v for v in TIMING_VARIABLES if v in ds.variables]).load()
+
+
+def assert_artifacts_allclose(a: Path, b: Path, files: Iterable[str], rtol: float = 1e-9,
+                              atol: float = 1e-12) -> None:
+    """``xarray.testing.assert_allclose`` on each ``file`` of two results folders (times dropped)."""
+    for f in files:
+        da, db = open_artifact(a / f), open_artifact(b / f)
+        try:
+            xr.testing.assert_allclose(da, db, rtol=rtol, atol=atol)
+        except AssertionError as exc:
+            raise AssertionError(f"{f} differs between {a} and {b}:\n{exc}") from None
+
+
+def result_files(results: Path, study: str) -> list[str]:
+    """Every artifact of a study relative to ``results`` (batches, bases, models, metrics)."""
+    base = results / study
+    return sorted(str(p.relative_to(results)) for p in base.rglob("*.nc"))
