@@ -56,10 +56,11 @@ def test_summary_errors_and_speedup(tiny_run):
     assert set(s["surrogate"]) == {"rbf", "linear"}
     assert s["rel_l2_mean"].min() < TINY["studies"]["tiny"]["evaluation"]["error_bound"]
     assert (s["projection_error_mean"] <= s["rel_l2_mean"] + 1e-12).all()
-    # total^2 = projection^2 + regression^2 (Pythagoras in the weighted norm), per sample
+    # total^2 = projection^2 + selection^2 + regression^2 (Pythagoras in the weighted norm)
     m = open_dataset(tiny_run / "results" / "tiny" / "evaluation" / "metrics.nc")
     tot = m["rel_l2"].values ** 2
-    parts = m["projection_error"].values[None] ** 2 + m["regression_error"].values ** 2
+    parts = (m["projection_error"].values ** 2 + m["selection_error"].values ** 2
+             + m["regression_error"].values ** 2)
     np.testing.assert_allclose(tot, parts, rtol=1e-6)
     assert (s["speedup"] > 0).all() and (s["offline_seconds"] > 0).all()
 

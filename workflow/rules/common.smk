@@ -100,6 +100,38 @@ def get_basis_files(wildcards):
                   variable=variables_of(wildcards.study))
 
 
+def local_surrogates(study):
+    return [n for n, s in study_cfg(study)["surrogates"].items() if s["basis"] == "local"]
+
+
+def local_variable(study):
+    """The variable reduced by local bases: they need a clustering section and one variable."""
+    variables = variables_of(study)
+    if study_cfg(study)["reduction"].get("clustering") is None:
+        raise WorkflowError(f"studies.{study}.surrogates: basis 'local' needs reduction.clustering "
+                            "(a mapping, e.g. {{n_clusters: auto}})")
+    if len(variables) != 1:
+        raise WorkflowError(f"studies.{study}.reduction.variables: local bases reduce one variable; "
+                            f"got {variables}")
+    return variables[0]
+
+
+def get_train_bases(wildcards):
+    """A global surrogate trains on the global bases; a local one on the local bases."""
+    if study_cfg(wildcards.study)["surrogates"][wildcards.surrogate]["basis"] == "local":
+        return [f"{RESULTS}/{wildcards.study}/reduce/local/{local_variable(wildcards.study)}.nc"]
+    return get_basis_files(wildcards)
+
+
+def get_local_outputs(wildcards):
+    """Local-basis artifacts the evaluation shows (none without local surrogates)."""
+    if not local_surrogates(wildcards.study):
+        return {}
+    v = local_variable(wildcards.study)
+    return {"local_basis": f"{RESULTS}/{wildcards.study}/reduce/local/{v}.nc",
+            "projection_study": f"{RESULTS}/{wildcards.study}/reduce/projection_study/{v}.nc"}
+
+
 def get_model_files(wildcards):
     return {name: f"{RESULTS}/{wildcards.study}/train/{name}.nc"
             for name in study_cfg(wildcards.study)["surrogates"]}

@@ -10,6 +10,7 @@ rule evaluate_surrogates:
         unpack(lambda w: {"test": f"{RESULTS}/{w.study}/generate/test.nc",
                           "train": f"{RESULTS}/{w.study}/generate/train.nc",
                           "bases": get_basis_files(w),
+                          **get_local_outputs(w),
                           **{f"model_{k}": v for k, v in get_model_files(w).items()}}),
     output:
         metrics=f"{RESULTS}/{{study}}/evaluation/metrics.nc",

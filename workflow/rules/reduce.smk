@@ -22,3 +22,51 @@ rule fit_pod:
         f"{RESULTS}/{{study}}/benchmarks/fit_pod_{{variable}}.tsv"
     script:
         "../scripts/fit_pod.py"
+
+
+# local reduced-order bases (reduction.clustering): k-means clusters of the snapshots, one POD
+# per cluster; with n_clusters 'auto' the a-priori efficiency criterion picks the number.
+rule fit_local_pod:
+    input:
+        train=f"{RESULTS}/{{study}}/generate/train.nc",
+    output:
+        basis=f"{RESULTS}/{{study}}/reduce/local/{{variable}}.nc",
+        criterion=f"{RESULTS}/{{study}}/reduce/criterion/{{variable}}.nc",
+        figure=report(f"{RESULTS}/{{study}}/figures/criterion_{{variable}}.png",
+                      caption="../report/criterion.rst", category="{study}", subcategory="reduction"),
+    params:
+        reduction=lambda w: study_cfg(w.study)["reduction"],
+        section=sections("reduce"),
+        version=SURROFLOW_VERSION,
+    threads: 1
+    resources:
+        mem_mb=4000,
+    log:
+        "logs/fit_local_pod/{study}_{variable}.log",
+    benchmark:
+        f"{RESULTS}/{{study}}/benchmarks/fit_local_pod_{{variable}}.tsv"
+    script:
+        "../scripts/fit_local_pod.py"
+
+
+rule plot_projection_study:
+    input:
+        train=f"{RESULTS}/{{study}}/generate/train.nc",
+        test=f"{RESULTS}/{{study}}/generate/test.nc",
+    output:
+        curves=f"{RESULTS}/{{study}}/reduce/projection_study/{{variable}}.nc",
+        figure=report(f"{RESULTS}/{{study}}/figures/projection_error_{{variable}}.png",
+                      caption="../report/projection_error.rst", category="{study}", subcategory="reduction"),
+    params:
+        reduction=lambda w: study_cfg(w.study)["reduction"],
+        section=sections("reduce"),
+        version=SURROFLOW_VERSION,
+    threads: 1
+    resources:
+        mem_mb=4000,
+    log:
+        "logs/plot_projection_study/{study}_{variable}.log",
+    benchmark:
+        f"{RESULTS}/{{study}}/benchmarks/plot_projection_study_{{variable}}.tsv"
+    script:
+        "../scripts/plot_projection_study.py"

@@ -4,7 +4,7 @@
 rule train_surrogate:
     input:
         train=f"{RESULTS}/{{study}}/generate/train.nc",
-        bases=get_basis_files,
+        bases=get_train_bases,
     output:
         model=f"{RESULTS}/{{study}}/train/{{surrogate}}.nc",
     params:

@@ -25,8 +25,8 @@ from . import figures
 from .metrics import error_split
 from .timing import median_seconds
 
-SUMMARY_COLUMNS = ["surrogate", "kind", "rel_l2_mean", "rel_l2_max", "projection_error_mean",
-                   "regression_error_mean", "prediction_seconds", "hf_seconds", "speedup",
+SUMMARY_COLUMNS = ["surrogate", "kind", "basis", "online_modes", "rel_l2_mean", "rel_l2_max",
+                   "projection_error_mean", "selection_error_mean", "regression_error_mean", "prediction_seconds", "hf_seconds", "speedup",
                    "offline_seconds", "generation_seconds", "reduction_seconds", "fit_seconds",
                    "break_even_queries", "n_test", "n_test_flagged", "n_train_flagged"]
 
@@ -69,42 +69,66 @@ def evaluate_surrogates_file(test_nc: str, train_nc: str, basis_ncs: Sequence[st
         names = list(model_ncs)
         rel = np.full((len(names), len(variables), n), np.nan)
         reg = np.full_like(rel, np.nan)
-        proj = np.full((len(variables), n), np.nan)
+        proj = np.full_like(rel, np.nan)     # onto the model's own basis (global, or best local)
+        sel = np.zeros_like(rel)             # local bases only: the wrong cluster picked
         pred_seconds = np.full(len(names), np.nan)
         rows: list[dict[str, Any]] = []
         predictions: dict[str, dict[str, np.ndarray]] = {}
+        groups = np.repeat(np.arange(n), nt)
         for i, name in enumerate(names):
             mds = open_dataset(model_ncs[name], stage="train")
             model_vars = [str(v) for v in _as_list(mds.attrs["variables"])]
-            if model_vars != variables:
-                raise ValueError(f"{model_ncs[name]}: trained on variables {model_vars}, bases are {variables}")
-            scales = _as_list(mds.attrs["coefficient_scales"]) if "coefficient_scales" in mds.attrs else None
-            rm = ReducedModel(bases, surrogate_from_dataset(mds), scales)
-            fields = rm.predict_fields(design, times, shapes)
-            predictions[name] = fields
-            for k, v in enumerate(variables):
-                b = bases[v]
-                P = b.project(truth[v])
-                pred_flat = fields[v].reshape(n * nt, -1)
-                for s in range(n):
-                    rows_s = slice(s * nt, (s + 1) * nt)
-                    e = error_split(truth[v][rows_s], P[rows_s], pred_flat[rows_s], b.weights_)
-                    rel[i, k, s], reg[i, k, s] = e["rel_l2"], e["regression"]
-                    proj[k, s] = e["projection"]
+            is_local = mds.attrs.get("basis") == "local"
+            if is_local:
+                from ..reduction.local import LocalReducedModel
+                from ..surrogates.reduced import inputs_for
+                lm = LocalReducedModel.from_dataset(mds)
+                v = model_vars[0]
+                k = variables.index(v)
+                X_in = inputs_for(design, times)
+                es = lm.error_split(X_in, truth[v], groups=groups)
+                pg = es["per_group"]
+                rel[i, k], proj[i, k], sel[i, k], reg[i, k] = pg["total"], pg["projection"], pg["selection"], pg["regression"]
+                predictions[name] = {v: lm.predict_field(X_in).reshape(n, *([nt] if times is not None else []), *shapes[v])}
+
+                def query(s: int, lm=lm) -> Any:
+                    return lm.predict_field(inputs_for(design[s:s + 1], times))
+                logger.info("%s: local model, selection accuracy %.3f", name, es["selection_accuracy"])
+            else:
+                if model_vars != variables:
+                    raise ValueError(f"{model_ncs[name]}: trained on variables {model_vars}, bases are {variables}")
+                scales = _as_list(mds.attrs["coefficient_scales"]) if "coefficient_scales" in mds.attrs else None
+                rm = ReducedModel(bases, surrogate_from_dataset(mds), scales)
+                fields = rm.predict_fields(design, times, shapes)
+                predictions[name] = fields
+                for k, v in enumerate(variables):
+                    b = bases[v]
+                    P = b.project(truth[v])
+                    pred_flat = fields[v].reshape(n * nt, -1)
+                    for s_ in range(n):
+                        rows_s = slice(s_ * nt, (s_ + 1) * nt)
+                        e = error_split(truth[v][rows_s], P[rows_s], pred_flat[rows_s], b.weights_)
+                        rel[i, k, s_], reg[i, k, s_], proj[i, k, s_] = e["rel_l2"], e["regression"], e["projection"]
+
+                def query(s: int, rm=rm) -> Any:
+                    return rm.predict_fields(design[s:s + 1], times, shapes)
             # one query = one sample's full output (all times, all variables), reconstruction included
             repeats = int(evaluation_cfg.get("timing_repeats", 5))
             k_samples = min(n, 4)
-            per = [median_seconds(lambda s=s: rm.predict_fields(design[s:s + 1], times, shapes), repeats)
-                   for s in range(k_samples)]
+            per = [median_seconds(lambda s=s: query(s), repeats) for s in range(k_samples)]
             pred_seconds[i] = float(np.median(per))
             fit_seconds = float(mds.attrs.get("fit_seconds", np.nan))
             offline = generation_seconds + reduction_seconds + fit_seconds
             saving = hf_seconds - pred_seconds[i]
+            k0 = variables.index(model_vars[0])
             row = {
                 "surrogate": name, "kind": str(mds.attrs.get("surrogate_kind")),
-                "rel_l2_mean": float(np.mean(rel[i, 0])), "rel_l2_max": float(np.max(rel[i, 0])),
-                "projection_error_mean": float(np.mean(proj[0])),
-                "regression_error_mean": float(np.mean(reg[i, 0])),
+                "basis": "local" if is_local else "global",
+                "online_modes": int(mds.attrs["n_online_modes"]) if is_local else int(bases[variables[k0]].n_modes_),
+                "rel_l2_mean": float(np.mean(rel[i, k0])), "rel_l2_max": float(np.max(rel[i, k0])),
+                "projection_error_mean": float(np.mean(proj[i, k0])),
+                "selection_error_mean": float(np.mean(sel[i, k0])),
+                "regression_error_mean": float(np.mean(reg[i, k0])),
                 "prediction_seconds": pred_seconds[i], "hf_seconds": hf_seconds,
                 "speedup": hf_seconds / pred_seconds[i],
                 "offline_seconds": offline, "generation_seconds": generation_seconds,
@@ -113,9 +137,10 @@ def evaluate_surrogates_file(test_nc: str, train_nc: str, basis_ncs: Sequence[st
                 "n_test": n, "n_test_flagged": n_test_flagged, "n_train_flagged": n_train_flagged,
             }
             for k, v in enumerate(variables[1:], start=1):
-                row[f"rel_l2_mean_{v}"] = float(np.mean(rel[i, k]))
-                row[f"rel_l2_max_{v}"] = float(np.max(rel[i, k]))
-                row[f"projection_error_mean_{v}"] = float(np.mean(proj[k]))
+                if v in model_vars:
+                    row[f"rel_l2_mean_{v}"] = float(np.mean(rel[i, k]))
+                    row[f"rel_l2_max_{v}"] = float(np.max(rel[i, k]))
+                    row[f"projection_error_mean_{v}"] = float(np.mean(proj[i, k]))
             bound = evaluation_cfg.get("error_bound")
             if bound is not None:
                 row["meets_error_bound"] = bool(row["rel_l2_mean"] <= bound)
@@ -131,8 +156,12 @@ def evaluate_surrogates_file(test_nc: str, train_nc: str, basis_ncs: Sequence[st
                            {"long_name": "relative L2 error of the surrogate", "units": "1"}),
                 "regression_error": (("surrogate", "variable", "sample"), reg,
                                      {"long_name": "relative error between projection and prediction", "units": "1"}),
-                "projection_error": (("variable", "sample"), proj,
-                                     {"long_name": "relative error of the projection onto the basis", "units": "1"}),
+                "projection_error": (("surrogate", "variable", "sample"), proj,
+                                     {"long_name": "relative error of the projection onto the model's basis "
+                                                   "(the best local basis for local models)", "units": "1"}),
+                "selection_error": (("surrogate", "variable", "sample"), sel,
+                                    {"long_name": "extra projection error of the local basis the selector picked "
+                                                  "(0 for a global basis)", "units": "1"}),
                 "prediction_seconds": (("surrogate",), pred_seconds,
                                        {"long_name": "surrogate time per query (one sample, all outputs)", "units": "s"}),
                 "speedup": (("surrogate",), hf_seconds / pred_seconds, {"long_name": "measured speed-up", "units": "1"}),

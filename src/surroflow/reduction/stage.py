@@ -148,3 +148,63 @@ def _rel_projection_error(pod: POD, X: np.ndarray) -> float:
     num = np.sum(pod.norm(X - pod.project(X)) ** 2)
     den = np.sum(pod.norm(X) ** 2)
     return float(np.sqrt(num / max(den, np.finfo(float).tiny)))
+
+
+def fit_local_pod_stage(train_nc: str, out_basis: str, out_criterion: str, out_figure: str,
+                        variable: str, reduction_cfg: Mapping[str, Any], study: str,
+                        config_section: Mapping[str, Any], log_file: str | None = None) -> Path:
+    """The ``fit_local_pod`` rule: local bases of ``variable`` plus the a-priori criterion.
+
+    The criterion (mean local rank reaching the tolerance against the number of clusters) is
+    computed from the training snapshots alone and always written, so its curve is in the report
+    also when ``n_clusters`` is fixed.
+    """
+    from . import backends
+    from .figures import plot_criterion
+    from .local import clustering_options, efficiency_criterion, local_pod_file
+
+    with stage_logger("reduce", log_file) as logger:
+        clustering = reduction_cfg.get("clustering") or {}
+        opts = clustering_options(clustering)
+        attrs = {**provenance("reduce", config_section, study), "basis": "local"}
+        local_pod_file(train_nc, variable, out_basis, clustering, method="exact",
+                       rank=reduction_cfg.get("rank"), energy=reduction_cfg.get("energy", 0.9999),
+                       weights=reduction_cfg.get("weights", "quadrature"), criterion_nc=out_criterion,
+                       criterion_figure=out_figure, attrs=attrs)
+        if not Path(out_criterion).exists():     # fixed n_clusters: the criterion is still shown
+            ds = open_dataset(train_nc, required=(variable,))
+            X = backends.snapshot_matrix(ds, variable)
+            w = backends.resolve_weights(ds, variable, reduction_cfg.get("weights", "quadrature"))
+            crit = efficiency_criterion(X, w, opts["candidates"], opts["tolerance"],
+                                        dissimilarity=opts["dissimilarity"], overlap=opts["overlap"],
+                                        groups=backends.snapshot_groups(ds, variable), min_gain=opts["min_gain"],
+                                        random_state=opts["seed"], minibatch_threshold=opts["minibatch_threshold"])
+            cds = crit.to_dataset()
+            cds.attrs.update({"variable": variable, **attrs})
+            write_dataset(cds, out_criterion)
+            plot_criterion(crit, out_figure)
+        logger.info("%s: local bases written to %s", variable, out_basis)
+        return Path(out_basis)
+
+
+def plot_projection_study_stage(train_nc: str, test_nc: str, out_curves: str, out_figure: str, variable: str,
+                                reduction_cfg: Mapping[str, Any], study: str, config_section: Mapping[str, Any],
+                                log_file: str | None = None) -> dict[str, Any]:
+    """The ``plot_projection_study`` rule: test projection error against basis dimension, global
+    versus local bases (the bases are fitted on the training set only)."""
+    from .local import clustering_options, projection_study_file
+
+    with stage_logger("reduce", log_file) as logger:
+        clustering = reduction_cfg.get("clustering") or {}
+        cands = [int(k) for k in clustering_options(clustering)["candidates"]]
+        summary = projection_study_file(train_nc, test_nc, variable, out_figure, out_curves,
+                                        n_clusters=cands, clustering=clustering,
+                                        weights=reduction_cfg.get("weights", "quadrature"),
+                                        attrs=provenance("reduce", config_section, study))
+        for k, ratios in summary["ratio"].items():
+            r = np.asarray(ratios, dtype=float)
+            if np.isfinite(r).any():
+                logger.info("%s: %s clusters reach the global test projection error with at most %.2f of "
+                            "its dimension (median %.2f over global dimensions)", variable, k,
+                            float(np.nanmax(r[1:])) if r.size > 1 else float("nan"), float(np.nanmedian(r[1:])))
+        return summary

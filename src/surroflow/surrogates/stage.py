@@ -45,6 +45,9 @@ def train_surrogate_file(train_nc: str, basis_ncs: Sequence[str], out_nc: str, n
         excluded = train_all.sizes["sample"] - train.sizes["sample"]
         if train.sizes["sample"] == 0:
             raise SurroflowError(f"{train_nc}: no training sample is ok; nothing to train on")
+        if surrogate_cfg.get("basis", "global") == "local":
+            return _train_local(train_nc, basis_ncs, out_nc, name, surrogate_cfg, study, config_section,
+                                excluded, logger)
         bases = load_bases(basis_ncs)
         X, Y, scales = training_arrays(train, bases)
         kind = surrogate_cfg["kind"]
@@ -76,3 +79,26 @@ def train_surrogate_file(train_nc: str, basis_ncs: Sequence[str], out_nc: str, n
         }
         save_surrogate(model, out_nc, attrs)
         return Path(out_nc)
+
+
+def _train_local(train_nc: str, basis_ncs: Sequence[str], out_nc: str, name: str,
+                 surrogate_cfg: Mapping[str, Any], study: str, config_section: Mapping[str, Any],
+                 excluded: int, logger: Any) -> Path:
+    """A local reduced model: the selector of the local bases plus one regressor per cluster."""
+    import inspect
+
+    from ..reduction.local import train_local_model_file
+    if len(basis_ncs) != 1:
+        raise SurroflowError(f"studies.{study}.surrogates.{name}: a local model takes one local basis file")
+    kind = surrogate_cfg["kind"]
+    params = dict(surrogate_cfg.get("params", {}))
+    if "random_state" in inspect.signature(surrogate_class(kind).__init__).parameters:
+        params.setdefault("random_state", 0)
+    t0 = time.perf_counter()
+    variable = str(open_dataset(basis_ncs[0]).attrs["variable"])
+    train_local_model_file(train_nc, basis_ncs[0], out_nc, kind, params, attrs={
+        **provenance("train", config_section, study), "surrogate": name, "basis": "local",
+        "variables": [variable], "n_excluded_samples": int(excluded)})
+    logger.info("%s: local model (%s) trained in %.2f s (%d flagged samples excluded)", name, kind,
+                time.perf_counter() - t0, excluded)
+    return Path(out_nc)
