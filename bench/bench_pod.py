@@ -1,0 +1,409 @@
+"""Benchmark of surroflow's POD backends against numpy/scipy SVD and scikit-learn's randomized
+SVD / PCA, plus the out-of-core (streaming) POD of a file three times larger than its budget.
+
+Usage::
+
+    python bench/bench_pod.py            # full: 1e4 x 500 ... 2e5 x 2000, out-of-core 3 GB
+    python bench/bench_pod.py --quick    # small sizes, a few seconds per case
+
+Every (size, method) runs in a fresh child process, so its peak resident memory is its own:
+the child samples its RSS every 5 ms during the call (``peak RSS``), and records the input
+size; the out-of-core child reports its whole-life ``ru_maxrss``.  Matrices are "space x
+snapshots" sizes from the issue (e.g. 2e5 x 2000 = 2e5 spatial points, 2000 snapshots) stored
+as surroflow does, snapshots as rows (``X`` is 2000 x 2e5, float64, C order), with a decaying
+spectrum (200 terms, ``sigma_j ~ j^-1.5``, plus 1e-6 noise) like simulation data.
+
+Timings are wall-clock on a machine shared with other jobs: the randomized methods run
+alternately in one child, three times each, and the minimum is taken, so the ratio is robust to
+load from elsewhere.  Methods whose estimated memory would pass ``--mem-limit-gb`` are skipped
+and shown as such.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).resolve().parent
+GIB = 2 ** 30
+
+
+# =========================================================================== machine
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = 0.0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = int(line.split()[1]) / 2 ** 20
+    except OSError:
+        pass
+    import numpy
+    import scipy
+    import sklearn
+    import dask
+    blas = "unknown"
+    try:
+        from threadpoolctl import threadpool_info
+        info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if info:
+            blas = f"{info[0].get('internal_api')} {info[0].get('version')} ({info[0].get('num_threads')} threads)"
+    except Exception:  # noqa: BLE001 - informational only
+        pass
+    return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gib": round(mem, 1), "python": platform.python_version(),
+            "numpy": numpy.__version__, "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
+            "dask": dask.__version__, "blas": blas, "os": platform.platform()}
+
+
+# =========================================================================== child side
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakRSS:
+    """Samples this process' RSS every ``interval`` seconds while active."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+
+    def __enter__(self) -> "PeakRSS":
+        self.start = rss()
+        self.peak = self.start
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss())
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, rss())
+
+
+def make_matrix(n_snap: int, n_space: int, seed: int = 0, terms: int = 200):
+    """Simulation-like data: a decaying spectrum, generated in row blocks (no temporaries of the
+    size of the matrix)."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    terms = min(terms, n_snap, n_space)
+    sigma = (1.0 + np.arange(terms)) ** -1.5
+    C = rng.standard_normal((n_snap, terms)) * sigma
+    Phi = rng.standard_normal((terms, n_space)) / np.sqrt(n_space)
+    X = np.empty((n_snap, n_space))
+    for i in range(0, n_snap, 128):
+        X[i:i + 128] = C[i:i + 128] @ Phi
+        X[i:i + 128] += 1e-6 * rng.standard_normal((min(128, n_snap - i), n_space))
+    return X
+
+
+def _energy(s, total: float, r: int) -> float:
+    import numpy as np
+    s = np.asarray(s)[:r]
+    return float(np.sum(s ** 2) / total)
+
+
+def run_child(spec: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+    out: dict[str, Any] = {"spec": spec, "results": []}
+    if spec["kind"] == "ooc_write":
+        return write_ooc(spec)
+    if spec["kind"] == "ooc_run":
+        return run_ooc(spec)
+    X = make_matrix(spec["n_snap"], spec["n_space"])
+    r = spec["rank"]
+    total_raw = float(np.einsum("ij,ij->", X, X))
+    mean = X.mean(axis=0)
+    total_c = total_raw - X.shape[0] * float(mean @ mean)
+    out["input_bytes"] = X.nbytes
+    methods = build_methods(X, spec)
+    order = spec["methods"] * spec.get("repeats", 1)
+    times: dict[str, list[float]] = {m: [] for m in spec["methods"]}
+    peaks: dict[str, int] = {}
+    energies: dict[str, float] = {}
+    for name in order:
+        with PeakRSS() as pk:
+            t0 = time.perf_counter()
+            s = methods[name]()
+            dt = time.perf_counter() - t0
+        times[name].append(dt)
+        peaks[name] = max(peaks.get(name, 0), pk.peak)
+        energies[name] = _energy(s, total_c if "centred" in name or "PCA" in name else total_raw, r)
+        out.setdefault("baseline_rss", pk.start)
+    for name in spec["methods"]:
+        out["results"].append({"method": name, "seconds": min(times[name]), "all_seconds": times[name],
+                               "peak_rss": peaks[name], "energy": energies[name]})
+    return out
+
+
+def q_auto(rank: int, shape: tuple[int, int]) -> int:
+    """scikit-learn's ``n_iter='auto'``: 7 power iterations for small ranks, else 4."""
+    return 7 if rank < 0.1 * min(shape) else 4
+
+
+def build_methods(X, spec: dict[str, Any]) -> dict[str, Callable[[], Any]]:
+    import numpy as np
+    import scipy.linalg as sla
+    from sklearn.decomposition import PCA
+    from sklearn.utils.extmath import randomized_svd
+    from surroflow.reduction import backends
+    r, p, q = spec["rank"], spec["oversampling"], spec["power_iterations"]
+    qa = q_auto(r, X.shape)
+    ones = np.ones(X.shape[1])
+
+    def ours(center: bool, iters: int) -> Callable[[], Any]:
+        return lambda: backends.svd(X, ones, method="randomized", center=center, rank=r, oversampling=p,
+                                    power_iterations=iters, random_state=0)[1]
+
+    return {
+        "numpy.linalg.svd": lambda: np.linalg.svd(X, full_matrices=False)[1],
+        # X.T is Fortran-ordered: LAPACK works in place, no copy of the input (run once: it
+        # destroys X)
+        "scipy.linalg.svd (in place)": lambda: sla.svd(X.T, full_matrices=False, overwrite_a=True,
+                                                       check_finite=False, lapack_driver="gesdd")[1],
+        "surroflow exact": lambda: backends.svd(X, ones, method="exact", center=False)[1],
+        "surroflow tsqr (all modes)": lambda: backends.svd(X, ones, method="tsqr", center=False)[1],
+        f"surroflow tsqr (rank {r})": lambda: backends.svd(X, ones, method="tsqr", center=False, rank=r)[1],
+        "surroflow randomized (q=auto)": ours(False, qa),
+        "sklearn randomized_svd (n_iter=auto)": lambda: randomized_svd(X, r, n_oversamples=p, random_state=0)[1],
+        f"surroflow randomized (q={q})": ours(False, q),
+        f"sklearn randomized_svd (n_iter={q})": lambda: randomized_svd(X, r, n_oversamples=p, n_iter=q,
+                                                                      random_state=0)[1],
+        "surroflow randomized (centred, q=auto)": ours(True, qa),
+        "sklearn PCA (randomized)": lambda: PCA(n_components=r, svd_solver="randomized", n_oversamples=p,
+                                                random_state=0).fit(X).singular_values_,
+    }
+
+
+#: memory estimate of each method in units of the input size (on top of the input)
+MEMORY_FACTOR = {
+    "numpy.linalg.svd": 2.1, "scipy.linalg.svd (in place)": 1.05, "surroflow exact": 2.1,
+    "surroflow tsqr (all modes)": 2.1, "sklearn PCA (randomized)": 1.1,
+}
+
+
+# --------------------------------------------------------------------------- out-of-core
+def write_ooc(spec: dict[str, Any]) -> dict[str, Any]:
+    """A generate-stage-like NetCDF ``u(sample, time, x)`` written sample by sample."""
+    import h5netcdf
+    import numpy as np
+    path = Path(spec["path"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n_s, n_t, n_x = spec["n_samples"], spec["n_time"], spec["n_space"]
+    rng = np.random.default_rng(0)
+    x = np.arange(n_x) / n_x
+    t = np.linspace(0.0, 1.0, n_t)
+    modes = np.stack([np.sin(2 * np.pi * (j + 1) * x + j) / (j + 1) ** 1.5 for j in range(60)])
+    tmp = path.with_suffix(".tmp.nc")
+    with h5netcdf.File(tmp, "w") as f:
+        f.dimensions = {"sample": n_s, "time": n_t, "x": n_x, "parameter": 1}
+        v = f.create_variable("u", ("sample", "time", "x"), "f8", chunks=(1, min(n_t, 256), n_x))
+        v.attrs["units"] = "1"
+        f.create_variable("x", ("x",), "f8", data=x).attrs["periodic"] = 1
+        f.create_variable("time", ("time",), "f8", data=t)
+        f.create_variable("status", ("sample",), "i1", data=np.zeros(n_s, dtype="i1"))
+        f.create_variable("design", ("sample", "parameter"), "f8", data=rng.uniform(0, 1, (n_s, 1)))
+        for i in range(n_s):
+            coef = np.cos(np.outer(t, rng.uniform(1, 20, 60)) + rng.uniform(0, 6, 60))
+            v[i] = coef @ modes + 1e-6 * rng.standard_normal((n_t, n_x))
+        f.attrs.update({"time_dim": "time", "stage": "generate", "complete": 1})
+    os.replace(tmp, path)
+    return {"spec": spec, "file_bytes": path.stat().st_size, "data_bytes": n_s * n_t * n_x * 8}
+
+
+def run_ooc(spec: dict[str, Any]) -> dict[str, Any]:
+    import resource
+
+    import numpy as np
+    from surroflow.io import open_dataset
+    from surroflow.reduction import backends
+    out_nc = Path(spec["out"])
+    t0 = time.perf_counter()
+    backends.pod_file(spec["path"], "u", out_nc, method="tsqr", rank=spec["rank"], weights="uniform",
+                      memory_budget_mb=spec["budget_mb"])
+    dt = time.perf_counter() - t0
+    ds = open_dataset(out_nc)
+    return {"spec": spec, "seconds": dt, "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "fit_mode": ds.attrs["fit_mode"], "singular_values": np.asarray(ds["singular_values"].values[:20]).tolist()}
+
+
+# =========================================================================== parent side
+def child(spec: dict[str, Any], timeout: float = 3600) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+    if proc.returncode != 0:
+        return {"spec": spec, "error": (proc.stderr or proc.stdout)[-2000:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def fmt_mib(b: float) -> str:
+    return f"{b / 2 ** 20:,.0f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="POD backends benchmark")
+    ap.add_argument("--quick", action="store_true", help="small sizes only (smoke test)")
+    ap.add_argument("--sizes", default=None, help="comma-separated SPACExSNAPSHOTS, e.g. 10000x500,200000x2000")
+    ap.add_argument("--rank", type=int, default=100, help="rank of the truncated methods")
+    ap.add_argument("--oversampling", type=int, default=10)
+    ap.add_argument("--power-iterations", type=int, default=2)
+    ap.add_argument("--mem-limit-gb", type=float, default=8.0, help="skip methods estimated above this")
+    ap.add_argument("--ooc-budget-mb", type=float, default=None, help="memory budget of the out-of-core case")
+    ap.add_argument("--no-ooc", action="store_true", help="skip the out-of-core case")
+    ap.add_argument("--only-ooc", action="store_true", help="run the out-of-core case only")
+    ap.add_argument("--groups", default="exact,randomized", help="method groups: exact, randomized")
+    ap.add_argument("--work", default="/tmp/surroflow_bench", help="scratch folder for the out-of-core file")
+    ap.add_argument("--out", default=str(HERE / "out" / "pod_results.json"))
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        print(json.dumps(run_child(json.loads(args.child))))
+        return 0
+
+    if args.sizes:
+        sizes = [tuple(int(float(v)) for v in s.split("x")) for s in args.sizes.split(",")]
+    elif args.quick:
+        sizes = [(10_000, 500), (20_000, 500)]
+    else:
+        sizes = [(10_000, 500), (50_000, 1000), (100_000, 1000), (200_000, 2000)]
+    rank = min(args.rank, 50) if args.quick else args.rank
+    mach = machine()
+    print(f"machine: {mach['nproc']} cores, {mach['cpu']}, {mach['ram_gib']} GiB RAM; BLAS {mach['blas']}")
+    exact_methods = ["numpy.linalg.svd", "scipy.linalg.svd (in place)", "surroflow exact",
+                     "surroflow tsqr (all modes)", f"surroflow tsqr (rank {rank})"]
+    rows: list[dict[str, Any]] = []
+    for n_space, n_snap in ([] if args.only_ooc else sizes):
+        data = n_space * n_snap * 8
+        base = {"n_space": n_space, "n_snap": n_snap, "rank": rank, "oversampling": args.oversampling,
+                "power_iterations": args.power_iterations}
+        print(f"\n== {n_space:,} x {n_snap:,} (space x snapshots, {data / GIB:.2f} GiB), rank {rank}", flush=True)
+        q = args.power_iterations
+        wanted = set(args.groups.split(","))
+        groups: list[list[str]] = [[m] for m in exact_methods] if "exact" in wanted else []
+        if "randomized" in wanted:
+            groups.append(["surroflow randomized (q=auto)", "sklearn randomized_svd (n_iter=auto)"])
+            groups.append([f"surroflow randomized (q={q})", f"sklearn randomized_svd (n_iter={q})"])
+            groups.append(["surroflow randomized (centred, q=auto)", "sklearn PCA (randomized)"])
+        for group in groups:
+            est = data * (1.0 + max(MEMORY_FACTOR.get(m, 0.35) for m in group)) + 0.3 * GIB
+            if est > args.mem_limit_gb * GIB:
+                for m in group:
+                    rows.append({**base, "method": m, "skipped": f"needs ~{est / GIB:.1f} GiB"})
+                    print(f"  {m:40s} skipped (needs ~{est / GIB:.1f} GiB > {args.mem_limit_gb} GiB)", flush=True)
+                continue
+            repeats = 3 if len(group) > 1 else (2 if data < 0.5 * GIB and "in place" not in group[0] else 1)
+            res = child({**base, "kind": "matrix", "methods": group, "repeats": repeats})
+            if "error" in res:
+                for m in group:
+                    rows.append({**base, "method": m, "skipped": "error"})
+                print(f"  {group}: ERROR {res['error']}", flush=True)
+                continue
+            for r in res["results"]:
+                row = {**base, **r, "input_bytes": res["input_bytes"], "baseline_rss": res["baseline_rss"]}
+                rows.append(row)
+                print(f"  {r['method']:40s} {r['seconds']:8.2f} s  peak RSS {fmt_mib(r['peak_rss']):>7s} MiB "
+                      f"(input {fmt_mib(res['input_bytes'])})  energy({rank}) {r['energy']:.10f}", flush=True)
+    ooc = None
+    if not args.no_ooc:
+        if args.quick:
+            n_samples, n_time, n_space_o, budget = 100, 1000, 1000, args.ooc_budget_mb or 260.0
+        else:
+            n_samples, n_time, n_space_o, budget = 200, 1000, 2000, args.ooc_budget_mb or 1000.0
+        path = Path(args.work) / f"ooc_{n_samples}x{n_time}x{n_space_o}.nc"
+        data = n_samples * n_time * n_space_o * 8
+        print(f"\n== out-of-core: {n_samples * n_time:,} snapshots x {n_space_o:,} points = "
+              f"{fmt_mib(data)} MiB, budget {budget:,.0f} MiB ({data / 2 ** 20 / budget:.2f}x)", flush=True)
+        if not path.exists():
+            w = child({"kind": "ooc_write", "path": str(path), "n_samples": n_samples, "n_time": n_time,
+                       "n_space": n_space_o})
+            if "error" in w:
+                print("write failed:", w["error"])
+        run = child({"kind": "ooc_run", "path": str(path), "out": str(path.with_name("pod_budget.nc")),
+                     "rank": 50, "budget_mb": budget})
+        ref = child({"kind": "ooc_run", "path": str(path), "out": str(path.with_name("pod_memory.nc")),
+                     "rank": 50, "budget_mb": None})
+        ooc = {"data_bytes": data, "budget_mb": budget, "streaming": run, "in_memory": ref}
+        if "error" not in run:
+            agree = None
+            if "error" not in ref:
+                import numpy as np
+                a, b = np.array(run["singular_values"]), np.array(ref["singular_values"])
+                agree = float(np.max(np.abs(a - b) / b))
+                ooc["max_rel_diff_singular_values"] = agree
+            print(f"  streaming  ({run['fit_mode']}): {run['seconds']:.1f} s, peak RSS "
+                  f"{fmt_mib(run['ru_maxrss'])} MiB (budget {budget:,.0f} MiB): "
+                  f"{'UNDER' if run['ru_maxrss'] < budget * 2 ** 20 else 'OVER'} budget")
+            if "error" not in ref:
+                print(f"  in memory  ({ref['fit_mode']}): {ref['seconds']:.1f} s, peak RSS {fmt_mib(ref['ru_maxrss'])} MiB; "
+                      f"leading 20 singular values agree to {agree:.1e}")
+        else:
+            print("  streaming failed:", run["error"])
+    table = markdown(rows, rank)
+    print("\n" + table)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": mach, "rows": rows, "ooc": ooc,
+                               "settings": vars(args)}, indent=1, default=str))
+    print(f"\nresults: {out}")
+    return 0
+
+
+def markdown(rows: list[dict[str, Any]], rank: int) -> str:
+    """The table with ratios: exact methods against scipy's in-place SVD, surroflow randomized
+    against scikit-learn at the same rank, oversampling and power iterations (with the
+    difference in captured energy)."""
+    lines = ["| space x snapshots | method | wall time (s) | ratio to reference | peak RSS (MiB) | input (MiB) | "
+             f"energy captured by {rank} modes |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    by_size: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for r in rows:
+        by_size.setdefault((r["n_space"], r["n_snap"]), []).append(r)
+    for (ns, nm), rs in by_size.items():
+        t = {r["method"]: r.get("seconds") for r in rs}
+        for r in rs:
+            m = r["method"]
+            if "skipped" in r:
+                lines.append(f"| {ns:,} x {nm:,} | {m} | skipped ({r['skipped']}) | | | | |")
+                continue
+            if m.startswith("sklearn"):
+                ref = None
+            elif m.startswith("surroflow randomized (centred"):
+                ref = "sklearn PCA (randomized)"
+            elif m.startswith("surroflow randomized (q="):
+                ref = "sklearn randomized_svd (n_iter=" + m.split("q=")[1]
+            elif m == "scipy.linalg.svd (in place)":
+                ref = None
+            else:
+                ref = "scipy.linalg.svd (in place)"
+            ratio = ""
+            if ref and t.get(ref):
+                ratio = f"{r['seconds'] / t[ref]:.2f}"
+                e_ref = next(x.get("energy") for x in rs if x["method"] == ref)
+                if m.startswith("surroflow randomized"):
+                    ratio += f" (energy {r['energy'] - e_ref:+.1e})"
+            lines.append(f"| {ns:,} x {nm:,} | {m} | {r['seconds']:.2f} | {ratio} | {fmt_mib(r['peak_rss'])} | "
+                         f"{fmt_mib(r['input_bytes'])} | {r['energy']:.10f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
