@@ -35,6 +35,7 @@ from scipy import fft as sp_fft
 from scipy.special import ive
 
 from .. import SurroflowError
+from .spectral import etdrk4_coefficients
 from .base import Coordinate, OutputVariable, Parameter, SampleFailure, Simulator
 
 #: length of the periodic domain (m)
@@ -124,18 +125,6 @@ def cole_hopf_series(x: Any, t: float, nu: float, amplitude: float, shift: float
 
 
 # --------------------------------------------------------------------------- time steppers
-def _etdrk4_coefficients(lin: np.ndarray, h: float, n_contour: int = 32
-                         ) -> tuple[np.ndarray, ...]:
-    """ETDRK4 coefficients for the diagonal linear operator ``lin`` (Kassam & Trefethen 2005)."""
-    r = np.exp(1j * np.pi * (np.arange(1, n_contour + 1) - 0.5) / n_contour)
-    lr = h * lin[:, None] + r[None, :]
-    q = h * np.real(np.mean((np.exp(lr / 2) - 1) / lr, axis=1))
-    f1 = h * np.real(np.mean((-4 - lr + np.exp(lr) * (4 - 3 * lr + lr ** 2)) / lr ** 3, axis=1))
-    f2 = h * np.real(np.mean((2 + lr + np.exp(lr) * (-2 + lr)) / lr ** 3, axis=1))
-    f3 = h * np.real(np.mean((-4 - 3 * lr - lr ** 2 + np.exp(lr) * (4 - lr)) / lr ** 3, axis=1))
-    return np.exp(h * lin), np.exp(h * lin / 2), q, f1, f2, f3
-
-
 def solve_burgers(nu: float, amplitude: float, shift: float, n_grid: int, t_end: float,
                   n_time: int, dt: float, scheme: str = "etdrk4") -> np.ndarray:
     """Integrate Burgers on ``n_grid`` points; return ``u(time, x)`` at ``n_time`` equal times.
@@ -165,7 +154,8 @@ def solve_burgers(nu: float, amplitude: float, shift: float, n_grid: int, t_end:
     out = np.empty((n_time, n_grid))
     out[0] = u0
     if scheme == "etdrk4":
-        e, e2, q, f1, f2, f3 = _etdrk4_coefficients(lin, h)
+        c = etdrk4_coefficients(lin, h)
+        e, e2, q, f1, f2, f3 = c["E"], c["E2"], c["Q"], c["f1"], c["f2"], c["f3"]
     else:
         e, e2 = np.exp(h * lin), np.exp(h * lin / 2)
     with np.errstate(over="ignore", invalid="ignore"):

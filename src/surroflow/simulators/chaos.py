@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 
 from .. import SurroflowError
+from .spectral import etdrk4_coefficients
 from .base import Coordinate, OutputVariable, Parameter, SampleFailure, Simulator
 
 #: A state whose absolute value exceeds this is treated as diverged (besides NaN/Inf).
@@ -371,24 +372,6 @@ class Lorenz96(ChaoticSystem):
 
 
 # ======================================================================= Kuramoto–Sivashinsky
-def etdrk4_coefficients(lin: np.ndarray, dt: float, n_contour: int = 32) -> dict[str, np.ndarray]:
-    """Kassam–Trefethen ETDRK4 coefficients for the diagonal linear operator ``lin``.
-
-    The phi-functions are evaluated by the mean over ``n_contour`` points on a circle of
-    radius 1 around each ``dt*lin`` (no cancellation error for small ``dt*lin``).
-    """
-    h = float(dt)
-    E = np.exp(h * lin)
-    E2 = np.exp(h * lin / 2)
-    r = np.exp(1j * np.pi * (np.arange(1, n_contour + 1) - 0.5) / n_contour)
-    LR = h * lin[:, None] + r[None, :]
-    Q = h * np.real(np.mean((np.exp(LR / 2) - 1) / LR, axis=1))
-    f1 = h * np.real(np.mean((-4 - LR + np.exp(LR) * (4 - 3 * LR + LR ** 2)) / LR ** 3, axis=1))
-    f2 = h * np.real(np.mean((2 + LR + np.exp(LR) * (-2 + LR)) / LR ** 3, axis=1))
-    f3 = h * np.real(np.mean((-4 - 3 * LR - LR ** 2 + np.exp(LR) * (4 - LR)) / LR ** 3, axis=1))
-    return {"E": E, "E2": E2, "Q": Q, "f1": f1, "f2": f2, "f3": f3}
-
-
 class KuramotoSivashinsky(ChaoticSystem):
     """u_t = -u_xx - u_xxxx - u u_x on [0, L) periodic; ETDRK4 pseudo-spectral (Kassam–Trefethen).
 
