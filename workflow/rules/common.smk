@@ -16,6 +16,8 @@ config.clear()
 config.update(_validated)
 
 RESULTS = config["results"]
+# conda environment of every rule (used with --use-conda; same pins as requirements.lock)
+CONDA_ENV = "../../envs/surroflow.yaml"
 SPLITS = ["train", "test"]
 
 

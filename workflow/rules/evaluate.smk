@@ -32,6 +32,8 @@ rule evaluate_surrogates:
     threads: 1
     resources:
         mem_mb=4000,
+    conda:
+        CONDA_ENV
     log:
         "logs/evaluate_surrogates/{study}.log",
     benchmark:

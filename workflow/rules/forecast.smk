@@ -77,6 +77,8 @@ rule train_forecaster:
     threads: 1
     resources:
         mem_mb=4000,
+    conda:
+        CONDA_ENV
     log:
         "logs/train_forecaster/{study}_{model}.log",
     benchmark:
@@ -102,6 +104,8 @@ rule evaluate_forecast:
     threads: 1
     resources:
         mem_mb=4000,
+    conda:
+        CONDA_ENV
     log:
         "logs/evaluate_forecast/{study}.log",
     benchmark:

@@ -10,6 +10,8 @@ rule make_design:
         design=lambda w: study_cfg(w.study)["design"],
         section=sections("design"),
         version=SURROFLOW_VERSION,
+    conda:
+        CONDA_ENV
     log:
         "logs/make_design/{study}.log",
     benchmark:
@@ -33,6 +35,8 @@ rule generate_batch:
     resources:
         mem_mb=2000,
         runtime=60,
+    conda:
+        CONDA_ENV
     log:
         "logs/generate_batch/{study}_{split}_{batch}.log",
     benchmark:
@@ -52,6 +56,8 @@ rule collect_batches:
         version=SURROFLOW_VERSION,
     resources:
         mem_mb=2000,
+    conda:
+        CONDA_ENV
     log:
         "logs/collect_batches/{study}_{split}.log",
     benchmark:
@@ -76,6 +82,8 @@ rule import_files:
         settings=lambda w: study_cfg(w.study)["simulator"]["settings"],
         section=sections("generate"),
         version=SURROFLOW_VERSION,
+    conda:
+        CONDA_ENV
     log:
         "logs/import_files/{study}_{split}.log",
     benchmark:

@@ -16,6 +16,8 @@ rule fit_pod:
     threads: 2
     resources:
         mem_mb=4000,
+    conda:
+        CONDA_ENV
     log:
         "logs/fit_pod/{study}_{variable}.log",
     benchmark:
@@ -41,6 +43,8 @@ rule fit_local_pod:
     threads: 1
     resources:
         mem_mb=4000,
+    conda:
+        CONDA_ENV
     log:
         "logs/fit_local_pod/{study}_{variable}.log",
     benchmark:
@@ -64,6 +68,8 @@ rule plot_projection_study:
     threads: 1
     resources:
         mem_mb=4000,
+    conda:
+        CONDA_ENV
     log:
         "logs/plot_projection_study/{study}_{variable}.log",
     benchmark:

@@ -15,6 +15,8 @@ rule train_surrogate:
     resources:
         mem_mb=4000,
         gpu=get_surrogate_gpus,
+    conda:
+        CONDA_ENV
     log:
         "logs/train_surrogate/{study}_{surrogate}.log",
     benchmark:
