@@ -270,7 +270,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ooc-budget-mb", type=float, default=None, help="memory budget of the out-of-core case")
     ap.add_argument("--no-ooc", action="store_true", help="skip the out-of-core case")
     ap.add_argument("--only-ooc", action="store_true", help="run the out-of-core case only")
-    ap.add_argument("--groups", default="exact,randomized", help="method groups: exact, randomized")
+    ap.add_argument("--groups", default="reference,tsqr,randomized",
+                    help="method groups to run: reference (numpy, scipy, surroflow exact), tsqr, randomized")
+    ap.add_argument("--merge", default=None,
+                    help="earlier results JSON: keep its rows for the groups not run now (and its out-of-core "
+                         "result with --no-ooc), print and save the merged table")
     ap.add_argument("--work", default="/tmp/surroflow_bench", help="scratch folder for the out-of-core file")
     ap.add_argument("--out", default=str(HERE / "out" / "pod_results.json"))
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -298,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n== {n_space:,} x {n_snap:,} (space x snapshots, {data / GIB:.2f} GiB), rank {rank}", flush=True)
         q = args.power_iterations
         wanted = set(args.groups.split(","))
-        groups: list[list[str]] = [[m] for m in exact_methods] if "exact" in wanted else []
+        groups: list[list[str]] = [[m] for m in exact_methods
+                                   if ("tsqr" in m and "tsqr" in wanted) or ("tsqr" not in m and "reference" in wanted)]
         if "randomized" in wanted:
             groups.append(["surroflow randomized (q=auto)", "sklearn randomized_svd (n_iter=auto)"])
             groups.append([f"surroflow randomized (q={q})", f"sklearn randomized_svd (n_iter={q})"])
@@ -310,7 +315,10 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append({**base, "method": m, "skipped": f"needs ~{est / GIB:.1f} GiB"})
                     print(f"  {m:40s} skipped (needs ~{est / GIB:.1f} GiB > {args.mem_limit_gb} GiB)", flush=True)
                 continue
-            repeats = 3 if len(group) > 1 else (2 if data < 0.5 * GIB and "in place" not in group[0] else 1)
+            if len(group) > 1:        # the randomized pairs, alternately: min of 5 (3 when large)
+                repeats = 5 if data < GIB else 3
+            else:
+                repeats = 2 if data < 0.5 * GIB and "in place" not in group[0] else 1
             res = child({**base, "kind": "matrix", "methods": group, "repeats": repeats})
             if "error" in res:
                 for m in group:
@@ -357,6 +365,18 @@ def main(argv: list[str] | None = None) -> int:
                       f"leading 20 singular values agree to {agree:.1e}")
         else:
             print("  streaming failed:", run["error"])
+    if args.merge:
+        old = json.loads(Path(args.merge).read_text())
+        done = {(r["n_space"], r["n_snap"], r["method"]) for r in rows}
+        rows = [r for r in old["rows"] if (r["n_space"], r["n_snap"], r["method"]) not in done] + rows
+        order = {m: i for i, m in enumerate(exact_methods + [
+            "surroflow randomized (q=auto)", "sklearn randomized_svd (n_iter=auto)",
+            f"surroflow randomized (q={args.power_iterations})",
+            f"sklearn randomized_svd (n_iter={args.power_iterations})",
+            "surroflow randomized (centred, q=auto)", "sklearn PCA (randomized)"])}
+        rows.sort(key=lambda r: (r["n_space"], r["n_snap"], order.get(r["method"], 99)))
+        if ooc is None:
+            ooc = old.get("ooc")
     table = markdown(rows, rank)
     print("\n" + table)
     out = Path(args.out)

@@ -300,3 +300,17 @@ def test_pod_file_in_memory_and_streaming_agree(tmp_path):
     pod = POD.from_dataset(db)
     Y = pod.mean_ + np.array([[1.0, -2.0, 0.5, 0.0, 3.0, 1.0]]) @ pod.modes_
     np.testing.assert_allclose(pod.project(Y), Y, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["tsqr", "randomized"])
+def test_lazy_dask_array_from_netcdf(tmp_path, method):
+    path = tmp_path / "snap.nc"
+    ds = snapshot_file(path)
+    X = backends.snapshot_dask(path, "u", chunk_snapshots=100)
+    assert isinstance(X, da.Array) and X.shape == (29 * 20, 150) and X.numblocks[0] > 4
+    w = backends.space_weights(ds, "u", "quadrature")
+    _, s0, vt0 = reference(backends.snapshot_matrix(ds, "u"), np.sqrt(w))
+    _, s, vt = backends.svd(X, np.sqrt(w), method=method, rank=8, power_iterations=4)
+    np.testing.assert_allclose(s[:8], s0[:8], rtol=1e-9 if method == "tsqr" else 1e-3)
+    out = backends.pod_file(path, "u", tmp_path / "lazy.nc", method="tsqr", rank=5, lazy=True)
+    assert open_dataset(out).attrs["fit_mode"] == "lazy_dask"
