@@ -258,6 +258,11 @@ def collect_batches_file(batch_ncs: Sequence[str], out_nc: str, max_failure_frac
                          study: str, config_section: Mapping[str, Any], log_file: str | None = None) -> Path:
     """Concatenate batch files along ``sample``; fail loudly above the failure fraction."""
     with stage_logger("collect", log_file) as logger:
+        # every batch writer has finished: temporaries a killed writer left beside a batch that
+        # was complete before the kill (so not rerun) are removed here
+        for p in batch_ncs:
+            for tmp in remove_stale_temporaries(Path(p)):
+                logger.info("removed %s left by a killed writer", tmp)
         parts = [open_dataset(p, stage="generate_batch", required=("status",)) for p in batch_ncs]
         ds = xr.concat(parts, dim="sample", data_vars="minimal", coords="minimal",
                        compat="override", join="override", combine_attrs="override")
