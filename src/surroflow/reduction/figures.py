@@ -46,10 +46,10 @@ def plot_projection_error(curves: Mapping[str, tuple[Sequence[float], Sequence[f
                         marker="o", ms=2.5, label=label)
     if tolerance is not None:
         ax.axhline(tolerance, ls="--", color="grey", lw=1, label=f"tolerance {tolerance:g}")
+    star_colours = plt.get_cmap("autumn")
     for i, (label, (d, e)) in enumerate((marks or {}).items()):
-        ax.plot([d], [e], marker="*", ms=12, color="crimson", ls="none")
-        ax.annotate(label, (d, e), textcoords="offset points", xytext=(10, -14 - 12 * i), fontsize=8,
-                    arrowprops={"arrowstyle": "-", "color": "grey", "lw": 0.6})
+        ax.plot([d], [e], marker="*", ms=13, color=star_colours(0.8 * i / max(1, len(marks or {}) - 1)),
+                markeredgecolor="black", markeredgewidth=0.5, ls="none", label=label)
     ax.set(xlabel="basis dimension (modes per basis)", ylabel="relative projection error (1)", title=title)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
