@@ -34,9 +34,10 @@ import xarray as xr  # noqa: E402
 
 from surroflow.design import make_design, resolve_parameters  # noqa: E402
 from surroflow.io import open_dataset, write_dataset  # noqa: E402
+from surroflow import snapshots  # noqa: E402
 from surroflow.reduction import backends  # noqa: E402
-from surroflow.reduction.local import (GlobalReducedModel, LocalPOD, LocalReducedModel,  # noqa: E402
-                                       local_pod_file, projection_study_file)
+from surroflow.reduction.local import LocalPOD, local_pod_file, projection_study_file  # noqa: E402
+from surroflow.surrogates.reduced import GlobalReducedModel, LocalReducedModel  # noqa: E402
 from surroflow.simulators import get_simulator  # noqa: E402
 
 SETTINGS = {"n_x": 256, "n_time": 51, "t_end": 1.0, "width": 0.04}
@@ -139,12 +140,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {row['target_error']:6.0e} | {row['global_dim']:3d} ({row['global_error']:.2e})    | {cells}")
 
     # surrogates at equal online cost
-    X = backends.snapshot_matrix(train, "u")
-    inputs = backends.snapshot_inputs(train, "u")
-    Xt = backends.snapshot_matrix(test, "u")
-    inputs_t = backends.snapshot_inputs(test, "u")
-    groups_t = backends.snapshot_groups(test, "u")
-    w = backends.space_weights(train, "u", "quadrature")
+    X = snapshots.snapshot_matrix(train, "u")
+    inputs = snapshots.snapshot_inputs(train, "u")
+    Xt = snapshots.snapshot_matrix(test, "u")
+    inputs_t = snapshots.snapshot_inputs(test, "u")
+    groups_t = snapshots.snapshot_groups(test, "u")
+    w = snapshots.space_weights(train, "u", "quadrature")
     reg_name, make = regressor_factory(inputs)
     print(f"\nsurrogates ({reg_name}); errors are relative weighted L2 over all test snapshots")
     print("  model                     | modes online | total  | projection | selection | regression | select. acc.")

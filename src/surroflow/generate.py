@@ -289,8 +289,3 @@ def collect_batches_file(batch_ncs: Sequence[str], out_nc: str, max_failure_frac
         ds.attrs.pop("batch_size", None)
         write_dataset(ds, out_nc)
         return Path(out_nc)
-
-
-def ok_samples(ds: xr.Dataset) -> xr.Dataset:
-    """The samples whose status is ok (the only ones used downstream)."""
-    return ds.isel(sample=np.flatnonzero(ds["status"].values == STATUS_OK))

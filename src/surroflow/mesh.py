@@ -308,14 +308,22 @@ def from_meshio(m: Any, dim: int | None = None, where: str = "mesh") -> Mesh:
     return Mesh(pts[:, :dim], cells, types[0])
 
 
-def mesh_variables(mesh: Mesh, units: str = "m") -> dict[str, tuple[tuple[str, ...], np.ndarray, dict[str, Any]]]:
+def mesh_variables(mesh: Mesh, units: str = "m", thickness: float = 1.0
+                   ) -> dict[str, tuple[tuple[str, ...], np.ndarray, dict[str, Any]]]:
     """Dataset variables describing ``mesh``: ``{name: (dims, values, attrs)}``.
 
-    ``node_coordinates(node, space)`` and ``connectivity(cell, vertex)`` (zero-based, with the
-    meshio cell type in the ``cell_type`` attribute), ready for ``xr.Dataset(...)``.
+    ``node_coordinates(node, space)``, ``connectivity(cell, vertex)`` (zero-based, with the
+    meshio cell type in the ``cell_type`` attribute) and ``mass(node)``, the row-sum lumped mass
+    of unit density (nodal volume; ``thickness`` for 2-D meshes), which every POD on the mesh
+    takes as its inner-product weights (:func:`surroflow.snapshots.space_weights`); ready for
+    ``xr.Dataset(...)``.
     """
     space = mesh.points.shape[1]
+    dim = CELL_TYPES[mesh.cell_type][1] if mesh.cell_type in CELL_TYPES else space
+    volume_units = f"{units}{dim}" if dim > 1 else units
     return {
+        "mass": (("node",), lumped_mass_weights(mesh.points, mesh.cells, mesh.cell_type, thickness=thickness),
+                 {"units": volume_units, "long_name": "lumped nodal mass of unit density (POD weights)"}),
         "node_coordinates": (("node", "space"), mesh.points.copy(),
                              {"units": units, "long_name": "node coordinates",
                               "space_names": " ".join("xyz"[:space])}),

@@ -6,8 +6,10 @@ import shutil
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from surroflow import SurroflowError
+from surroflow.snapshots import space_weights
 from surroflow.mesh import lumped_mass_weights, plate_with_hole
 from surroflow.simulators import SampleFailure, get_simulator, simulator_class
 from surroflow.simulators.calculix import load_history
@@ -115,10 +117,15 @@ def test_plastic_sample_and_mesh_variables(plate):
     assert dims == ("node", "space") and coords.shape == (sim.mesh.n_nodes, 2) and attrs["units"] == "mm"
     dims, conn, attrs = mv["connectivity"]
     assert dims == ("cell", "vertex") and attrs["cell_type"] == "quad" and conn.max() == sim.mesh.n_nodes - 1
-    w = sim.space_weights("displacement")
+    ds = xr.Dataset({k: (d, v, a) for k, (d, v, a) in mv.items()})
+    ds["displacement"] = (("sample", "step", "node", "component"), out["displacement"][None])
+    ds["peeq"] = (("sample", "step", "node"), peeq[None])
+    ds.attrs["time_dim"] = "step"
+    w = space_weights(ds, "displacement", "mass")          # mass(node) broadcast over components
     assert w.shape == (2 * sim.mesh.n_nodes,)
     np.testing.assert_allclose(w[0::2], w[1::2])
-    np.testing.assert_allclose(sim.space_weights("peeq").sum(), 50.0 * 50.0 - np.pi * 25.0, rtol=5e-3)
+    np.testing.assert_allclose(w[0::2], mv["mass"][1])
+    np.testing.assert_allclose(space_weights(ds, "peeq", "quadrature").sum(), 50.0 * 50.0 - np.pi * 25.0, rtol=5e-3)
 
 
 @pytest.mark.calculix

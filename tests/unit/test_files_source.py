@@ -10,6 +10,7 @@ import pytest
 import xarray as xr
 
 from surroflow import SurroflowError
+from surroflow.snapshots import space_weights
 from surroflow.io import STATUS_OK, open_dataset
 from surroflow.mesh import (from_meshio, lumped_mass_weights, mesh_from_dataset, mesh_variables,
                             rectangle, to_meshio)
@@ -153,9 +154,12 @@ def test_files_simulator(tmp_path):
                                                        "temperature": ("node",)}
     out = sim.run_sample({"a": 2.0, "b": 0.3})
     np.testing.assert_allclose(out["temperature"], fields(2.0, 0.3)["temperature"])
-    w = sim.space_weights("displacement")
+    ds = xr.Dataset({k: (d, v, a) for k, (d, v, a) in sim.mesh_variables().items()})
+    ds["displacement"] = (("sample", "node", "component"), out["displacement"][None])
+    ds["temperature"] = (("sample", "node"), out["temperature"][None])
+    w = space_weights(ds, "displacement", "mass")
     assert w.shape == (2 * MESH.n_nodes,)
-    np.testing.assert_allclose(sim.space_weights("temperature").sum(), 8.0)
+    np.testing.assert_allclose(space_weights(ds, "temperature", "mass").sum(), 8.0)
     assert sim.mesh_variables()["connectivity"][2]["cell_type"] == "quad"
     with pytest.raises(SurroflowError, match="unknown key"):
         get_simulator("files", table=str(table), variables=["temperature"], pattern="*.vtu")

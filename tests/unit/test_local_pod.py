@@ -10,9 +10,9 @@ from sklearn.neighbors import KNeighborsRegressor
 from surroflow import SurroflowError
 from surroflow.io import open_dataset, write_dataset
 from surroflow.reduction import backends
-from surroflow.reduction.local import (GlobalReducedModel, LocalPOD, LocalReducedModel, efficiency_criterion,
-                                       local_pod_file, projection_error_curves, projection_study_file,
-                                       train_local_model_file)
+from surroflow.surrogates.reduced import GlobalReducedModel, LocalReducedModel, train_local_model_file
+from surroflow.reduction.local import (LocalPOD, efficiency_criterion, local_pod_file, projection_error_curves,
+                                       projection_study_file)
 from surroflow.simulators.advection import solve_spectral
 
 N_X = 128
@@ -218,6 +218,6 @@ def test_file_level_functions(tmp_path):
     assert (tmp_path / "proj.pdf").exists() and len(summary["global"]) == 21
     pytest.importorskip("surroflow.surrogates.sklearn_models")
     train_local_model_file(tmp_path / "train.nc", out, tmp_path / "model.nc", "rbf", {})
-    from surroflow.reduction.local import load_local_model
+    from surroflow.surrogates.reduced import load_local_model
     model = load_local_model(tmp_path / "model.nc")
     assert model.predict_field(q_inputs).shape == q_X.shape

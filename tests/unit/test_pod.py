@@ -3,7 +3,7 @@ import pytest
 from scipy.linalg import subspace_angles
 
 from surroflow.reduction.pod import POD, choose_rank
-from surroflow.reduction.stage import grid_weights
+from surroflow.snapshots import grid_weights
 
 
 def _data(n=60, m=40, seed=0):

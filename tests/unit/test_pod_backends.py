@@ -13,6 +13,7 @@ from scipy.linalg import subspace_angles
 
 from surroflow import SurroflowError
 from surroflow.io import open_dataset, write_dataset
+from surroflow import snapshots
 from surroflow.reduction import backends
 from surroflow.reduction.pod import POD
 from surroflow.simulators.advection import solve_spectral
@@ -168,13 +169,13 @@ def test_quadrature_weights_on_a_nonuniform_grid_give_the_continuous_modes():
     xi = np.linspace(0.0, 1.0, 301)
     x_nu = 0.5 * (1.0 - np.cos(np.pi * xi))          # clustered at both ends
     x_fine = np.linspace(0.0, 1.0, 4001)
-    w_nu = backends.grid_weights(x_nu)
+    w_nu = snapshots.grid_weights(x_nu)
     pod_nu = POD(method="tsqr", rank=3, energy=None).fit(
         np.exp(-(x_nu[None, :] - 0.5) ** 2 / 0.05) * np.ones((3, 1)) + np.arange(3)[:, None] * x_nu, w_nu)
     # orthonormal in the weighted inner product
     G = pod_nu.modes_ @ np.diag(w_nu) @ pod_nu.modes_.T
     np.testing.assert_allclose(G, np.eye(pod_nu.n_modes_), atol=1e-12)
-    fine = continuous_modes(x_fine, backends.grid_weights(x_fine))
+    fine = continuous_modes(x_fine, snapshots.grid_weights(x_fine))
     weighted = continuous_modes(x_nu, w_nu)
     uniform = continuous_modes(x_nu, np.ones_like(x_nu))
     for k in range(3):
@@ -189,11 +190,11 @@ def test_quadrature_weights_on_a_nonuniform_grid_give_the_continuous_modes():
 
 def test_grid_weights_integrate_exactly():
     x = np.sort(np.random.default_rng(0).uniform(0, 2, 50))
-    assert backends.grid_weights(x) @ (3 * x + 1) == pytest.approx(1.5 * (x[-1] ** 2 - x[0] ** 2) + x[-1] - x[0])
+    assert snapshots.grid_weights(x) @ (3 * x + 1) == pytest.approx(1.5 * (x[-1] ** 2 - x[0] ** 2) + x[-1] - x[0])
     xp = np.arange(16) / 16 * 2 * np.pi
-    np.testing.assert_allclose(backends.grid_weights(xp, periodic=True), np.full(16, 2 * np.pi / 16))
+    np.testing.assert_allclose(snapshots.grid_weights(xp, periodic=True), np.full(16, 2 * np.pi / 16))
     with pytest.raises(SurroflowError):
-        backends.grid_weights(x[::-1])
+        snapshots.grid_weights(x[::-1])
 
 
 # ------------------------------------------------------------------ signs
@@ -243,9 +244,9 @@ def snapshot_file(path, n_samples=30, n_time=20, n_x=150, flagged=(4,), seed=0) 
 def test_streaming_equals_in_memory(tmp_path, mode, block):
     path = tmp_path / "snap.nc"
     ds = snapshot_file(path)
-    X = backends.snapshot_matrix(ds, "u")
+    X = snapshots.snapshot_matrix(ds, "u")
     assert X.shape == (29 * 20, 150)
-    w = backends.space_weights(ds, "u", "quadrature")
+    w = snapshots.space_weights(ds, "u", "quadrature")
     mean0, s0, vt0 = reference(X, np.sqrt(w))
     mean, s, vt, plan = backends.streaming_pod(path, "u", "quadrature", rank=12, memory_budget_bytes=2 ** 31,
                                                mode=mode, block=block, return_plan=True)
@@ -259,7 +260,7 @@ def test_streaming_wide_data_and_memory(tmp_path):
     path = tmp_path / "wide.nc"
     snapshot_file(path, n_samples=12, n_time=10, n_x=20000, flagged=(), seed=1)   # 120 x 20000, 19 MB
     ds = open_dataset(path)
-    X = backends.snapshot_matrix(ds, "u")
+    X = snapshots.snapshot_matrix(ds, "u")
     mean0, s0, vt0 = reference(X, np.ones(20000))
     del ds
     tracemalloc.start()
@@ -306,10 +307,10 @@ def test_pod_file_in_memory_and_streaming_agree(tmp_path):
 def test_lazy_dask_array_from_netcdf(tmp_path, method):
     path = tmp_path / "snap.nc"
     ds = snapshot_file(path)
-    X = backends.snapshot_dask(path, "u", chunk_snapshots=100)
+    X = snapshots.snapshot_dask(path, "u", chunk_snapshots=100)
     assert isinstance(X, da.Array) and X.shape == (29 * 20, 150) and X.numblocks[0] > 4
-    w = backends.space_weights(ds, "u", "quadrature")
-    _, s0, vt0 = reference(backends.snapshot_matrix(ds, "u"), np.sqrt(w))
+    w = snapshots.space_weights(ds, "u", "quadrature")
+    _, s0, vt0 = reference(snapshots.snapshot_matrix(ds, "u"), np.sqrt(w))
     _, s, vt = backends.svd(X, np.sqrt(w), method=method, rank=8, power_iterations=4)
     np.testing.assert_allclose(s[:8], s0[:8], rtol=1e-9 if method == "tsqr" else 1e-3)
     out = backends.pod_file(path, "u", tmp_path / "lazy.nc", method="tsqr", rank=5, lazy=True)

@@ -14,10 +14,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from ..generate import ok_samples
 from ..io import STATUS_OK, open_dataset, provenance, write_dataset
 from ..logging_utils import stage_logger
-from ..reduction.stage import snapshot_matrix, space_dims_of, time_dim_of
+from ..snapshots import ok_samples, snapshot_matrix, space_dims_of, surrogate_inputs, time_dim_of
 from ..surrogates.io import surrogate_from_dataset
 from ..surrogates.reduced import ReducedModel
 from ..surrogates.stage import load_bases
@@ -58,7 +57,7 @@ def evaluate_surrogates_file(test_nc: str, train_nc: str, basis_ncs: Sequence[st
         shapes = {v: tuple(test.sizes[d] for d in space_dims_of(test, v)) for v in variables}
         design = test["design"].values
         n = design.shape[0]
-        truth = {v: snapshot_matrix(test, v)[0] for v in variables}          # (n*nt, space)
+        truth = {v: snapshot_matrix(test, v) for v in variables}          # (n*nt, space)
         nt = len(times) if times is not None else 1
 
         # costs measured upstream, in this run
@@ -80,19 +79,18 @@ def evaluate_surrogates_file(test_nc: str, train_nc: str, basis_ncs: Sequence[st
             model_vars = [str(v) for v in _as_list(mds.attrs["variables"])]
             is_local = mds.attrs.get("basis") == "local"
             if is_local:
-                from ..reduction.local import LocalReducedModel
-                from ..surrogates.reduced import inputs_for
+                from ..surrogates.reduced import LocalReducedModel
                 lm = LocalReducedModel.from_dataset(mds)
                 v = model_vars[0]
                 k = variables.index(v)
-                X_in = inputs_for(design, times)
+                X_in = surrogate_inputs(design, times)
                 es = lm.error_split(X_in, truth[v], groups=groups)
                 pg = es["per_group"]
                 rel[i, k], proj[i, k], sel[i, k], reg[i, k] = pg["total"], pg["projection"], pg["selection"], pg["regression"]
                 predictions[name] = {v: lm.predict_field(X_in).reshape(n, *([nt] if times is not None else []), *shapes[v])}
 
                 def query(s: int, lm=lm) -> Any:
-                    return lm.predict_field(inputs_for(design[s:s + 1], times))
+                    return lm.predict_field(surrogate_inputs(design[s:s + 1], times))
                 logger.info("%s: local model, selection accuracy %.3f", name, es["selection_accuracy"])
             else:
                 if model_vars != variables:

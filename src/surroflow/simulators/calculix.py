@@ -18,7 +18,7 @@ Outputs (dims exclude ``sample``): ``displacement(step, node, component)`` in mm
 ``von_mises(step, node)`` in MPa and ``peeq(step, node)`` (equivalent plastic strain, 1), both
 nodal values that CalculiX extrapolates from the integration points (negative PEEQ overshoots
 of the extrapolation are clipped to 0).  :meth:`CalculixPlate.mesh_variables` gives the mesh for the
-dataset; :meth:`CalculixPlate.space_weights` the lumped-mass POD weights.
+dataset; ``mass(node)`` among them, the lumped-mass POD weights.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .. import SurroflowError
-from ..mesh import Mesh, field_weights, lumped_mass_weights, mesh_variables, plate_with_hole
+from ..mesh import Mesh, mesh_variables, plate_with_hole
 from .base import Coordinate, OutputVariable, Parameter, SampleFailure, Simulator
 from .external import CommandRunner, collect_outputs, default_workdir_root, format_value
 
@@ -263,21 +263,7 @@ class CalculixPlate(Simulator):
     # ------------------------------------------------------------------ mesh
     def mesh_variables(self) -> dict[str, tuple[tuple[str, ...], np.ndarray, dict[str, Any]]]:
         """``node_coordinates(node, space)`` and ``connectivity(cell, vertex)`` for the dataset."""
-        return mesh_variables(self.mesh, units="mm")
-
-    def space_weights(self, variable: str) -> np.ndarray:
-        """Lumped-mass (nodal volume, mm^3) POD weights of ``variable``, flattened in C order.
-
-        ``displacement`` is ``(node, component)``: each node's weight repeated per component.
-        """
-        w = lumped_mass_weights(self.mesh.points, self.mesh.cells, "quad",
-                                thickness=float(self.options["thickness"]))
-        if variable == "displacement":
-            return field_weights(w, 2)
-        if variable in ("von_mises", "peeq"):
-            return w
-        raise SurroflowError(f"calculix_plate: no output {variable!r}; allowed: "
-                             f"{[v.name for v in self.outputs()]}")
+        return mesh_variables(self.mesh, units="mm", thickness=float(self.options["thickness"]))
 
     # ------------------------------------------------------------------ running
     def values_for(self, params: Mapping[str, Any]) -> dict[str, Any]:

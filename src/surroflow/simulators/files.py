@@ -27,7 +27,7 @@ import numpy as np
 import xarray as xr
 
 from .. import SurroflowError
-from ..mesh import Mesh, field_weights, from_meshio, lumped_mass_weights, mesh_variables
+from ..mesh import Mesh, from_meshio, mesh_variables
 from .base import Coordinate, OutputVariable, Parameter, SampleFailure, Simulator
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf")
@@ -368,14 +368,6 @@ class FilesSource(Simulator):
 
     def mesh_variables(self) -> dict[str, tuple[tuple[str, ...], np.ndarray, dict[str, Any]]]:
         return mesh_variables(self.mesh, units=self.coordinate_units)
-
-    def space_weights(self, variable: str) -> np.ndarray:
-        """Nodal-volume weights of ``variable``, repeated per component for vectors."""
-        if variable not in self._shapes:
-            raise SurroflowError(f"files: no variable {variable!r}; allowed: {self.variables}")
-        w = lumped_mass_weights(self.mesh.points, self.mesh.cells, self.mesh.cell_type)
-        shape = self._shapes[variable]
-        return field_weights(w, int(shape[1]) if len(shape) == 2 else 1)
 
     def run_sample(self, params: Mapping[str, Any], sample_id: str | None = None) -> dict[str, np.ndarray]:
         names = self.table.parameters

@@ -8,11 +8,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .. import SurroflowError
-from ..generate import ok_samples
 from ..io import open_dataset, provenance
 from ..logging_utils import stage_logger
 from ..reduction.pod import POD
-from ..reduction.stage import time_dim_of
+from ..snapshots import ok_samples, time_dim_of
 from . import make_surrogate, surrogate_class
 from .io import save_surrogate
 from .reduced import training_arrays
@@ -87,7 +86,7 @@ def _train_local(train_nc: str, basis_ncs: Sequence[str], out_nc: str, name: str
     """A local reduced model: the selector of the local bases plus one regressor per cluster."""
     import inspect
 
-    from ..reduction.local import train_local_model_file
+    from .reduced import train_local_model_file
     if len(basis_ncs) != 1:
         raise SurroflowError(f"studies.{study}.surrogates.{name}: a local model takes one local basis file")
     kind = surrogate_cfg["kind"]
