@@ -10,8 +10,10 @@ from . import SurroflowError
 
 
 @contextlib.contextmanager
-def stage_logger(name: str, log_file: str | None = None) -> Iterator[logging.Logger]:
-    logger = logging.getLogger(f"surroflow.{name}")
+def stage_logger(name: str | None = None, log_file: str | None = None) -> Iterator[logging.Logger]:
+    """Send the package's log records (``surroflow.*``, or ``surroflow.<name>``) to stderr and
+    ``log_file`` for the duration of a stage."""
+    logger = logging.getLogger("surroflow" if not name else f"surroflow.{name}")
     logger.setLevel(logging.INFO)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]

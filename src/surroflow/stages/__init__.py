@@ -1,0 +1,87 @@
+"""Stages: one module per workflow rule, one calling convention.
+
+The rule ``fit_pod`` is the module :mod:`surroflow.stages.fit_pod`, writes artifacts whose
+``stage`` attribute is ``"fit_pod"``, and depends on the config sections
+``surroflow.config.STAGE_SECTIONS["fit_pod"]``: one name everywhere.
+
+Every stage module defines::
+
+    def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: StageContext) -> None
+
+``inputs``/``outputs`` are the rule's *named* inputs and outputs (paths, or lists of paths);
+``ctx`` carries the study, the config sections the stage depends on (already validated, the
+schema's defaults filled in: stage code never invents a default), the wildcards and the job's
+resources.  Python users call the same function the rule calls::
+
+    from surroflow.stages import StageContext, fit_pod
+    fit_pod.run({"train": "results/burgers/generate/train.nc"},
+                {"basis": "results/burgers/reduce/u.nc"},
+                StageContext.for_study(cfg, "burgers", "fit_pod", variable="u"))
+
+Each ``workflow/scripts/<rule>.py`` is two lines: ``from surroflow.stages import run_rule;
+run_rule(snakemake)``.  :func:`run_rule` dispatches on the rule's name, logs to the rule's log
+file and turns a :class:`~surroflow.SurroflowError` into one line on stderr and exit status 1
+(no traceback).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..io import provenance
+
+#: the rules, in DAG order; each has a module of the same name in this package
+STAGES = ("make_design", "generate_batch", "collect_batches", "import_files", "fit_pod", "fit_local_pod",
+          "plot_projection_study", "train_surrogate", "evaluate_surrogates", "train_forecaster",
+          "evaluate_forecast")
+
+
+@dataclass
+class StageContext:
+    """Everything a stage receives besides its files."""
+
+    stage: str
+    study: str
+    #: the config sections this stage depends on (``config.stage_sections``): what it may read
+    section: Mapping[str, Any]
+    wildcards: Mapping[str, str] = field(default_factory=dict)
+    threads: int = 1
+    mem_mb: int | None = None
+    log: str | None = None
+    #: the top-level ``dask`` config section (generation and reduction jobs)
+    dask: Mapping[str, Any] | None = None
+
+    def provenance(self, **extra: Any) -> dict[str, Any]:
+        """Global attributes of an artifact this stage writes (``stage`` = the rule's name)."""
+        return {**provenance(self.stage, self.section, self.study), **extra}
+
+    @classmethod
+    def for_study(cls, config: Mapping[str, Any], study: str, stage: str, **wildcards: str) -> "StageContext":
+        """A context from a validated config, as the workflow builds it (for Python callers)."""
+        from ..config import stage_sections
+        name = wildcards.get("surrogate") or wildcards.get("model")
+        return cls(stage=stage, study=study, section=stage_sections(config["studies"][study], stage, name),
+                   wildcards={"study": study, **wildcards}, dask=config.get("dask"))
+
+
+def run_rule(smk: Any) -> None:
+    """Run the stage of the Snakemake job ``smk`` (the ``snakemake`` object of a rule script)."""
+    from ..logging_utils import exit_on_error, stage_logger
+
+    stage = str(smk.rule)
+    with exit_on_error():
+        if stage not in STAGES:
+            from .. import SurroflowError
+            raise SurroflowError(f"rule {stage!r} has no stage module; stages: {list(STAGES)}")
+        module = importlib.import_module(f"{__name__}.{stage}")
+        params = dict(smk.params.items())
+        ctx = StageContext(stage=stage, study=str(smk.wildcards.study), section=params["section"],
+                           wildcards=dict(smk.wildcards.items()), threads=int(smk.threads),
+                           mem_mb=smk.resources.get("mem_mb"), log=smk.log[0] if smk.log else None,
+                           dask=params.get("dask"))
+        with stage_logger(None, ctx.log):   # every surroflow.* logger writes to the rule's log
+            module.run(dict(smk.input.items()), dict(smk.output.items()), ctx)
+
+
+__all__ = ["STAGES", "StageContext", "run_rule"]
