@@ -14,7 +14,7 @@ import os
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -200,3 +200,36 @@ def is_complete(path: str | os.PathLike[str]) -> bool:
         return True
     except SurroflowError:
         return False
+
+
+# --------------------------------------------------------------------------- tables
+def write_table(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],
+                columns: Sequence[str] | None = None) -> Path:
+    """Write ``rows`` as a CSV table atomically (temporary file in the same folder, then rename).
+
+    The one writer of summary tables (``evaluation/summary.csv`` of every task).  Columns are
+    ``columns`` first, then any other key in the order the rows first use it; floats are written
+    with 6 significant digits, missing cells are empty.
+    """
+    import csv
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cols = list(columns or [])
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=cols)
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: (f"{v:.6g}" if isinstance(v, (float, np.floating)) else v) for k, v in r.items()})
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
