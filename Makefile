@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 CONFIG ?= config/config.yaml
 
-.PHONY: run test test-slurm slurm paper report dag venv clean bench
+.PHONY: run test test-slurm slurm paper report dag venv clean bench lint validate
 
 venv: $(STAMP)
 
@@ -32,6 +32,13 @@ dag: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# the config (schema + semantic checks, no job) and the workflow (snakemake --lint)
+validate: $(STAMP)
+	$(BIN)/python -m surroflow validate $(CONFIG)
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint --configfile $(CONFIG)
 
 # the SLURM tests on a single-node cluster started on this machine (root, Debian)
 test-slurm: $(STAMP)

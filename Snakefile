@@ -1,11 +1,17 @@
 # surroflow: simulator -> design -> high-fidelity runs -> POD -> surrogates -> evaluation/report.
 # All logic lives in the package src/surroflow; the rules below only wire files together.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The built-in studies apply only when no config is given: `snakemake --configfile my.yaml`
+# runs exactly the studies of my.yaml (config/README.md).
+if not workflow.overwrite_configfiles:
+
+    configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 include: "workflow/rules/common.smk"
@@ -13,7 +19,6 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/reduce.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/forecast.smk"
 
 
 report: "workflow/report/workflow.rst"

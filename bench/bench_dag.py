@@ -1,12 +1,15 @@
 """How long `snakemake -n` takes, and how many jobs it plans, as the design grows.
 
-    python bench/bench_dag.py                 # 10^2..10^4 train samples, batch sizes 16/100/1000
-    python bench/bench_dag.py --n 10000 --batch-size 100 --repeat 5
+    python bench/bench_dag.py                 # 10^2..10^4 train samples, batch sizes 1/16/100/1000
+    python bench/bench_dag.py --n 10000 --batch-size 100 --repeat 5 --results /tmp/RESULTS.md
 
 Each point is a fresh `snakemake -n` process on the tiny study (tests/config/tiny.yaml) with
 ``design.n_train`` = n and ``design.n_test`` = n/10, in an empty working folder: the wall time
 includes Python start-up and DAG construction, as a user sees it.  A batch size of 1 (one job
 per sample, what the workflow would be without batching) is measured too, for contrast.
+
+The table goes into the ``bench_dag`` block of ``bench/RESULTS.md`` (``--results`` for another
+file, ``--results -`` to only print it).
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the blocks of bench/RESULTS.md this script writes (see bench/results_table.py)
+TABLES = ("bench_dag",)
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -59,9 +64,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, nargs="*", default=[100, 1000, 10_000])
     ap.add_argument("--batch-size", type=int, nargs="*", default=[1, 16, 100, 1000])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"),
+                    help="markdown file whose bench_dag block receives the table ('-': print only)")
     args = ap.parse_args()
-    print("| n_train + n_test | batch_size | batches | jobs | `snakemake -n` s (median) |")
-    print("| ---: | ---: | ---: | ---: | ---: |")
+    lines = ["| n_train + n_test | batch_size | batches | jobs | `snakemake -n` s (median) |",
+             "| ---: | ---: | ---: | ---: | ---: |"]
+    print("\n".join(lines))
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.n:
             for bs in args.batch_size:
@@ -73,8 +81,12 @@ def main() -> None:
                     times.append(s)
                 n_test = max(1, n // 10)
                 assert counts["generate_batch"] == math.ceil(n / bs) + math.ceil(n_test / bs)
-                print(f"| {n + n_test} | {bs} | {counts['generate_batch']} | {counts['total']} | "
-                      f"{statistics.median(times):.2f} |", flush=True)
+                lines.append(f"| {n + n_test} | {bs} | {counts['generate_batch']} | {counts['total']} | "
+                             f"{statistics.median(times):.2f} |")
+                print(lines[-1], flush=True)
+    if args.results != "-":
+        from results_table import write_block
+        write_block(args.results, "bench_dag", "\n".join(lines))
 
 
 if __name__ == "__main__":

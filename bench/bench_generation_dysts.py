@@ -17,6 +17,10 @@ dysts is installed only for this benchmark, in its own environment (it pulls glu
 
 Without dysts (``--no-dysts`` or when it cannot be imported) the peer is a per-trajectory
 ``scipy.integrate.solve_ivp`` loop, which is what dysts runs inside ``make_trajectory``.
+
+The matched-accuracy table goes into the ``bench_generation_dysts`` block of
+``bench/RESULTS_forecast.md`` when the peer is dysts (``--results FILE`` writes it anywhere,
+whatever the peer; the peer's name heads its columns).
 """
 from __future__ import annotations
 
@@ -33,6 +37,9 @@ from scipy.integrate import solve_ivp
 from surroflow.simulators.chaos import Lorenz63
 
 SIGMA, RHO, BETA = 10.0, 28.0, 2.667
+HERE = Path(__file__).resolve().parent
+#: the blocks of bench/RESULTS_forecast.md this script writes (see bench/results_table.py)
+TABLES = ("bench_generation_dysts",)
 
 
 def l63_rhs(t, X):
@@ -97,6 +104,9 @@ def main() -> None:
     ap.add_argument("--tols", type=float, nargs="+", default=[1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12])
     ap.add_argument("--no-dysts", action="store_true")
     ap.add_argument("--out", default="bench/out/dysts.json")
+    ap.add_argument("--results", default=None,
+                    help="markdown file whose bench_generation_dysts block receives the table (default: "
+                         "bench/RESULTS_forecast.md when the peer is dysts)")
     args = ap.parse_args()
 
     peer = "scipy.solve_ivp loop"
@@ -164,6 +174,24 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(f"written {args.out}")
+    table = markdown(matches, "dysts" if model is not None else "scipy solve_ivp loop")
+    print("\n" + table)
+    results = args.results or (str(HERE / "RESULTS_forecast.md") if model is not None else None)
+    if results and matches:
+        from results_table import write_block
+        write_block(results, "bench_generation_dysts", table)
+
+
+def markdown(matches: list[dict], peer: str) -> str:
+    """The matched-accuracy table of RESULTS_forecast.md."""
+    lines = [f"| surroflow RK4 step | its error | surroflow per trajectory | {peer} at no larger error (fastest "
+             f"method, tolerance) | {peer} error | {peer} per trajectory | **ratio** |",
+             "|---|---|---|---|---|---|---|"]
+    for m in matches:
+        lines.append(f"| dt = {m['surroflow_dt']:g} | {m['surroflow_error']:.1e} | {m['surroflow_ms']:.3f} ms | "
+                     f"{m['peer_method']}, {m['peer_tol']:.0e} | {m['peer_error']:.1e} | {m['peer_ms']:.1f} ms | "
+                     f"**{m['ratio']:.0f}×** |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ Usage::
     python bench/bench_pod.py            # full: 1e4 x 500 ... 2e5 x 2000, out-of-core 3 GB
     python bench/bench_pod.py --quick    # small sizes, a few seconds per case
 
+The tables go into ``bench/RESULTS.md`` itself, between the marker comments of the blocks
+``bench_pod`` and ``bench_pod_ooc`` (``--results FILE`` for another file; ``--quick`` writes
+only when ``--results`` is given, so a smoke test never replaces the measured tables).
+
 Every (size, method) runs in a fresh child process, so its peak resident memory is its own:
 a monitor process samples the child's RSS every 2 ms during the call (``peak RSS``; an
 in-process thread would miss LAPACK calls that hold the GIL), and the input size is recorded; the out-of-core child reports its whole-life ``ru_maxrss``.  Matrices are "space x
@@ -33,6 +37,8 @@ from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
 GIB = 2 ** 30
+#: the blocks of bench/RESULTS.md this script writes (see bench/results_table.py)
+TABLES = ("bench_pod", "bench_pod_ooc")
 
 
 # =========================================================================== machine
@@ -52,10 +58,10 @@ def machine() -> dict[str, Any]:
                 mem = int(line.split()[1]) / 2 ** 20
     except OSError:
         pass
+    import dask
     import numpy
     import scipy
     import sklearn
-    import dask
     blas = "unknown"
     try:
         from threadpoolctl import threadpool_info
@@ -215,13 +221,14 @@ def build_methods(X, spec: dict[str, Any]) -> dict[str, Callable[[], Any]]:
     import scipy.linalg as sla
     from sklearn.decomposition import PCA
     from sklearn.utils.extmath import randomized_svd
-    from surroflow.reduction import backends
+
+    from surroflow.reduction import linalg
     r, p, q = spec["rank"], spec["oversampling"], spec["power_iterations"]
     qa = q_auto(r, X.shape)
     ones = np.ones(X.shape[1])
 
     def ours(center: bool, iters: int) -> Callable[[], Any]:
-        return lambda: backends.svd(X, ones, method="randomized", center=center, rank=r, oversampling=p,
+        return lambda: linalg.svd(X, ones, method="randomized", center=center, rank=r, oversampling=p,
                                     power_iterations=iters, random_state=0)[1]
 
     return {
@@ -230,9 +237,9 @@ def build_methods(X, spec: dict[str, Any]) -> dict[str, Callable[[], Any]]:
         # destroys X)
         "scipy.linalg.svd (in place)": lambda: sla.svd(X.T, full_matrices=False, overwrite_a=True,
                                                        check_finite=False, lapack_driver="gesdd")[1],
-        "surroflow exact": lambda: backends.svd(X, ones, method="exact", center=False)[1],
-        "surroflow tsqr (all modes)": lambda: backends.svd(X, ones, method="tsqr", center=False)[1],
-        f"surroflow tsqr (rank {r})": lambda: backends.svd(X, ones, method="tsqr", center=False, rank=r)[1],
+        "surroflow exact": lambda: linalg.svd(X, ones, method="exact", center=False)[1],
+        "surroflow tsqr (all modes)": lambda: linalg.svd(X, ones, method="tsqr", center=False)[1],
+        f"surroflow tsqr (rank {r})": lambda: linalg.svd(X, ones, method="tsqr", center=False, rank=r)[1],
         "surroflow randomized (q=auto)": ours(False, qa),
         "sklearn randomized_svd (n_iter=auto)": lambda: randomized_svd(X, r, n_oversamples=p, random_state=0)[1],
         f"surroflow randomized (q={q})": ours(False, q),
@@ -275,25 +282,38 @@ def write_ooc(spec: dict[str, Any]) -> dict[str, Any]:
         for i in range(n_s):
             coef = np.cos(np.outer(t, rng.uniform(1, 20, 60)) + rng.uniform(0, 6, 60))
             v[i] = coef @ modes + 1e-6 * rng.standard_normal((n_t, n_x))
-        f.attrs.update({"time_dim": "time", "stage": "generate", "complete": 1})
+        f.attrs.update({"time_dim": "time", "stage": "collect_batches", "complete": 1})
     os.replace(tmp, path)
     return {"spec": spec, "file_bytes": path.stat().st_size, "data_bytes": n_s * n_t * n_x * 8}
 
 
 def run_ooc(spec: dict[str, Any]) -> dict[str, Any]:
+    import logging
     import resource
 
     import numpy as np
+
     from surroflow.io import open_dataset
-    from surroflow.reduction import backends
+    from surroflow.reduction.files import fit_pod_file
+    from surroflow.reduction.pod import POD
+    plans: list[str] = []
+
+    class Plan(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            plans.append(record.getMessage())
+
+    log = logging.getLogger("surroflow.reduction.streaming")
+    log.addHandler(Plan())
+    log.setLevel(logging.INFO)
     out_nc = Path(spec["out"])
     t0 = time.perf_counter()
-    backends.pod_file(spec["path"], "u", out_nc, method="tsqr", rank=spec["rank"], weights="uniform",
-                      memory_budget_mb=spec["budget_mb"])
+    fit_pod_file(spec["path"], out_nc, "u", POD(method="tsqr", rank=spec["rank"]), weights="uniform",
+                 memory_budget_mb=spec["budget_mb"])
     dt = time.perf_counter() - t0
     ds = open_dataset(out_nc)
     return {"spec": spec, "seconds": dt, "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-            "fit_mode": ds.attrs["fit_mode"], "singular_values": np.asarray(ds["singular_values"].values[:20]).tolist()}
+            "fit_mode": ds.attrs["fit_mode"], "plan": plans[-1] if plans else "",
+            "singular_values": np.asarray(ds["singular_values"].values[:20]).tolist()}
 
 
 # =========================================================================== parent side
@@ -319,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--power-iterations", type=int, default=2)
     ap.add_argument("--mem-limit-gb", type=float, default=8.0, help="skip methods estimated above this")
     ap.add_argument("--ooc-budget-mb", type=float, default=None, help="memory budget of the out-of-core case")
+    ap.add_argument("--ooc-shape", default=None,
+                    help="SAMPLESxTIMESxPOINTS of the out-of-core file (default 200x1000x2000; quick 100x1000x1000)")
     ap.add_argument("--no-ooc", action="store_true", help="skip the out-of-core case")
     ap.add_argument("--only-ooc", action="store_true", help="run the out-of-core case only")
     ap.add_argument("--groups", default="reference,tsqr,randomized",
@@ -327,7 +349,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="earlier results JSON: keep its rows for the groups not run now (and its out-of-core "
                          "result with --no-ooc), print and save the merged table")
     ap.add_argument("--work", default="/tmp/surroflow_bench", help="scratch folder for the out-of-core file")
-    ap.add_argument("--out", default=str(HERE / "out" / "pod_results.json"))
+    ap.add_argument("--out", default=str(HERE / "out" / "pod_results.json"), help="results JSON")
+    ap.add_argument("--results", default=None,
+                    help="markdown file whose bench_pod / bench_pod_ooc blocks receive the tables (default "
+                         "bench/RESULTS.md; with --quick none unless given)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -387,7 +412,9 @@ def main(argv: list[str] | None = None) -> int:
             n_samples, n_time, n_space_o, budget = 100, 1000, 1000, args.ooc_budget_mb or 260.0
         else:
             n_samples, n_time, n_space_o, budget = 200, 1000, 2000, args.ooc_budget_mb or 1000.0
-        path = Path(args.work) / f"ooc_{n_samples}x{n_time}x{n_space_o}.nc"
+        if args.ooc_shape:
+            n_samples, n_time, n_space_o = (int(v) for v in args.ooc_shape.split("x"))
+        path = Path(args.work) / f"ooc_{n_samples}x{n_time}x{n_space_o}_v2.nc"    # v2: stage collect_batches
         data = n_samples * n_time * n_space_o * 8
         print(f"\n== out-of-core: {n_samples * n_time:,} snapshots x {n_space_o:,} points = "
               f"{fmt_mib(data)} MiB, budget {budget:,.0f} MiB ({data / 2 ** 20 / budget:.2f}x)", flush=True)
@@ -428,8 +455,18 @@ def main(argv: list[str] | None = None) -> int:
         rows.sort(key=lambda r: (r["n_space"], r["n_snap"], order.get(r["method"], 99)))
         if ooc is None:
             ooc = old.get("ooc")
-    table = markdown(rows, rank)
-    print("\n" + table)
+    table = markdown(rows, rank) if rows else None
+    ooc_table = ooc_markdown(ooc) if ooc else None
+    for t in (table, ooc_table):
+        if t:
+            print("\n" + t)
+    results = args.results or (None if args.quick else str(HERE / "RESULTS.md"))
+    if results:
+        from results_table import write_block
+        if table:
+            write_block(results, "bench_pod", table)
+        if ooc_table:
+            write_block(results, "bench_pod_ooc", ooc_table)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": mach, "rows": rows, "ooc": ooc,
@@ -473,6 +510,29 @@ def markdown(rows: list[dict[str, Any]], rank: int) -> str:
                     ratio += f" (energy {r['energy'] - e_ref:+.1e})"
             lines.append(f"| {ns:,} x {nm:,} | {m} | {r['seconds']:.2f} | {ratio} | {fmt_mib(r['peak_rss'])} | "
                          f"{fmt_mib(r['input_bytes'])} | {r['energy']:.10f} |")
+    return "\n".join(lines)
+
+
+def ooc_markdown(ooc: dict[str, Any]) -> str | None:
+    """The out-of-core table: the streaming run under its budget and the in-memory reference."""
+    import re
+    run, ref = ooc.get("streaming") or {}, ooc.get("in_memory") or {}
+    if "seconds" not in run:
+        return None
+    budget = float(ooc["budget_mb"])
+    m = re.search(r"(rows|columns) mode, (\d+) blocks of (\d+) (\w+)", run.get("plan", ""))
+    how = (f"{m.group(2)} {'row' if m.group(1) == 'rows' else 'column'} blocks of {m.group(3)} {m.group(4)}, "
+           f"{'one pass' if m.group(1) == 'rows' else 'two passes'}") if m else run.get("fit_mode", "")
+    under = "under" if run["ru_maxrss"] < budget * 2 ** 20 else "OVER"
+    agree = ooc.get("max_rel_diff_singular_values")
+    lines = ["| run | budget | data / budget | wall time | peak RSS (whole process, `ru_maxrss`) | "
+             "leading 20 singular values |", "|---|---:|---:|---:|---:|---|",
+             f"| streaming ({how}) | {budget:.0f} MiB | {ooc['data_bytes'] / 2 ** 20 / budget:.2f} | "
+             f"{run['seconds']:.1f} s | **{run['ru_maxrss'] / 2 ** 20:.0f} MiB** ({under} budget) | "
+             + (f"agree with in-memory to {agree:.1e} |" if agree is not None else "no reference |")]
+    if "seconds" in ref:
+        lines.append(f"| in memory (no budget), for comparison | - | - | {ref['seconds']:.1f} s | "
+                     f"{ref['ru_maxrss'] / 2 ** 20:.0f} MiB | reference |")
     return "\n".join(lines)
 
 

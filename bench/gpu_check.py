@@ -17,7 +17,7 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("no CUDA: nothing to check")
         return 0
-    from surroflow.surrogates.torch_models import MLPSurrogate
+    from surroflow.surrogates.mlp import MLPSurrogate
     rng = np.random.default_rng(0)
     X = rng.uniform(0, 1, (800, 3))
     Y = np.column_stack([np.sin(3 * X[:, 0]) + X[:, 1] ** 2, np.cos(2 * X[:, 0] * X[:, 2]), X.sum(axis=1)])
@@ -30,10 +30,21 @@ def main() -> int:
         err = float(np.sqrt(np.mean((m.predict(Xt) - Yt) ** 2)))
         errs[dev] = err
         print(f"mlp surrogate {dev}: held-out RMSE {err:.3e}, fit {time.perf_counter() - t0:.1f} s")
-    ok = errs["cuda"] < 5 * errs["cpu"] + 1e-3
+        if dev == "cuda":   # the one state codec: a CUDA-fitted model reloads and predicts the same
+            from surroflow.surrogates.state import from_dataset as load_ds
+            from surroflow.surrogates.state import to_dataset as save_ds
+            back = load_ds(save_ds(m))
+            same = float(np.max(np.abs(back.predict(Xt) - m.predict(Xt))))
+            print(f"mlp surrogate cuda: reloaded on {back.device_}, max prediction change {same:.1e}")
+            ok_reload = same < 1e-5
+    ok = errs["cuda"] < 5 * errs["cpu"] + 1e-3 and ok_reload
+    auto = MLPSurrogate(max_epochs=2, random_state=0, device="auto").fit(X, Y)
+    print("mlp surrogate auto ->", auto.device_)
+    ok = ok and auto.device_.startswith("cuda")
 
     try:
-        from surroflow.forecast.models import make_forecaster
+        from surroflow.forecast import make_forecaster
+        from surroflow.surrogates.state import from_dataset, to_dataset
         from surroflow.simulators.chaos import Lorenz63
     except ImportError as exc:  # the device image may lack xarray
         print("forecast check skipped:", exc)
@@ -52,7 +63,10 @@ def main() -> int:
             err = float(np.sqrt(np.mean((roll[:, :20] - test[:, 10:30]) ** 2)))
             print(f"{kind} {dev}: fit {time.perf_counter() - t0:.1f} s, rollout finite={finite}, "
                   f"20-step RMSE {err:.3e}")
-            ok = ok and finite
+            back = from_dataset(to_dataset(f))
+            again = back.rollout(test[:, :10], 200)
+            print(f"{kind} {dev}: reloaded rollout max change {float(np.nanmax(np.abs(again - roll))):.1e}")
+            ok = ok and finite and bool(np.allclose(again, roll, atol=1e-4, equal_nan=True))
     return 0 if ok else 1
 
 

@@ -15,13 +15,17 @@ Usage::
     python bench/showcase_local_bases.py [--out bench/out/showcase] [--quick]
 
 Writes the figures (projection error against basis dimension; criterion) as PNG+PDF and
-``summary.json`` into ``--out``, and prints a table.
+``summary.json`` into ``--out``, and its two tables into the blocks
+``showcase_local_bases_projection`` and ``showcase_local_bases_surrogates`` of
+``bench/RESULTS.md`` (``--results FILE`` for another file; ``--quick`` writes only when
+``--results`` is given).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -32,14 +36,20 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from surroflow import snapshots  # noqa: E402
+from surroflow.config import fill_defaults, load_schema  # noqa: E402
 from surroflow.design import make_design, resolve_parameters  # noqa: E402
 from surroflow.io import open_dataset, write_dataset  # noqa: E402
-from surroflow import snapshots  # noqa: E402
-from surroflow.reduction import backends  # noqa: E402
-from surroflow.reduction.local import LocalPOD, local_pod_file, projection_study_file  # noqa: E402
-from surroflow.surrogates.reduced import GlobalReducedModel, LocalReducedModel  # noqa: E402
+from surroflow.reduction.files import fit_local_pod_file, fit_pod_file, projection_study_file  # noqa: E402
+from surroflow.reduction.local import LocalPOD  # noqa: E402
+from surroflow.reduction.pod import POD  # noqa: E402
 from surroflow.simulators import get_simulator  # noqa: E402
+from surroflow.surrogates.reduced import ReducedModel  # noqa: E402
+from surroflow.surrogates.registry import make_estimator  # noqa: E402
 
+HERE = Path(__file__).resolve().parent
+#: the blocks of bench/RESULTS.md this script writes (see bench/results_table.py)
+TABLES = ("showcase_local_bases_projection", "showcase_local_bases_surrogates")
 SETTINGS = {"n_x": 256, "n_time": 51, "t_end": 1.0, "width": 0.04}
 PARAMETERS = {"velocity": [0.5, 1.5], "nu": [1e-4, 1e-3]}
 
@@ -59,42 +69,18 @@ def generate(path: Path, n: int, method: str, seed: int) -> xr.Dataset:
         coords={"x": ("x", coords["x"].values, {"units": "m", "periodic": 1}),
                 "time": ("time", coords["time"].values, {"units": "s"}),
                 "parameter": design["parameter"].values},
-        attrs={"time_dim": "time", "stage": "generate", **sim.attrs()})
+        attrs={"time_dim": "time", **sim.attrs(), "stage": "collect_batches"})
     write_dataset(ds, path)
     return ds
-
-
-class ScaledRBF:
-    """scipy's RBFInterpolator on min-max scaled inputs (thin-plate spline, local neighbours)."""
-
-    def __init__(self, lo: np.ndarray, hi: np.ndarray, neighbors: int = 200) -> None:
-        self.lo, self.hi, self.neighbors = lo, hi, neighbors
-
-    def fit(self, X: np.ndarray, Y: np.ndarray) -> "ScaledRBF":
-        from scipy.interpolate import RBFInterpolator
-        self.model_ = RBFInterpolator((X - self.lo) / (self.hi - self.lo), Y, kernel="thin_plate_spline",
-                                      neighbors=min(self.neighbors, X.shape[0]))
-        return self
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.model_((X - self.lo) / (self.hi - self.lo))
-
-
-def regressor_factory(inputs: np.ndarray):
-    """surroflow's ``rbf`` surrogate when it is installed, else scipy's RBFInterpolator."""
-    try:
-        from surroflow.surrogates import make_surrogate
-        make_surrogate("rbf")
-        return "rbf", lambda: make_surrogate("rbf")
-    except (ImportError, KeyError, ModuleNotFoundError):
-        lo, hi = inputs.min(axis=0), inputs.max(axis=0)
-        return "scipy RBFInterpolator (thin-plate spline, 200 neighbours)", lambda: ScaledRBF(lo, hi)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="bench/out/showcase")
     ap.add_argument("--quick", action="store_true", help="64 training samples (smoke test)")
+    ap.add_argument("--results", default=None,
+                    help="markdown file whose showcase blocks receive the tables (default bench/RESULTS.md; "
+                         "with --quick none unless given)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -105,20 +91,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data: {n_train} train / {n_test} test samples x 51 times x 256 points "
           f"({time.perf_counter() - t0:.1f} s)")
 
-    clustering = {"n_clusters": "auto", "candidates": [1, 2, 4, 8, 16, 32], "dissimilarity": "angle",
-                  "overlap": 0.1, "selector": "random_forest", "tolerance": 0.01, "seed": 0}
+    schema = load_schema()
+    clustering = fill_defaults({"n_clusters": "auto", "candidates": [1, 2, 4, 8, 16, 32], "dissimilarity": "angle",
+                                "overlap": 0.1, "selector": "random_forest", "tolerance": 0.01, "seed": 0},
+                               schema["$defs"]["clustering"], schema)
     t0 = time.perf_counter()
-    local_nc = local_pod_file(out / "train.nc", "u", out / "local.nc", clustering, rank=8,
-                              criterion_nc=out / "criterion.nc", criterion_figure=out / "criterion.png")
+    fit_local_pod_file(out / "train.nc", "u", out / "local.nc", clustering, method="exact", rank=8, energy=0.9999,
+                       weights="quadrature", criterion_nc=out / "criterion.nc", criterion_figure=out / "criterion.png")
     crit = open_dataset(out / "criterion.nc")
     k = int(crit.attrs["chosen_n_clusters"])
     print(f"criterion ({time.perf_counter() - t0:.1f} s): candidates {crit['candidate'].values.tolist()}, "
           f"mean local rank at 1e-2 {np.round(crit['mean_rank'].values, 1).tolist()} -> {k} clusters")
-    backends.pod_file(out / "train.nc", "u", out / "global.nc", method="tsqr", energy=0.99999)
+    fit_pod_file(out / "train.nc", out / "global.nc", "u", POD(method="tsqr", energy=0.99999))
 
     summary = projection_study_file(out / "train.nc", out / "test.nc", "u", out / "projection_error.png",
-                                    out / "projection_error.nc", n_clusters=sorted({4, k, 16}), max_rank=60,
-                                    clustering=clustering)
+                                    out / "projection_error.nc", clustering, weights="quadrature", max_rank=60,
+                                    n_clusters=sorted({4, k, 16}))
     g = np.asarray(summary["global"])
     proj = open_dataset(out / "projection_error.nc")
     rows = []
@@ -146,19 +134,20 @@ def main(argv: list[str] | None = None) -> int:
     inputs_t = snapshots.snapshot_inputs(test, "u")
     groups_t = snapshots.snapshot_groups(test, "u")
     w = snapshots.space_weights(train, "u", "quadrature")
-    reg_name, make = regressor_factory(inputs)
+    reg_name = "surroflow rbf surrogate (default hyperparameters)"
     print(f"\nsurrogates ({reg_name}); errors are relative weighted L2 over all test snapshots")
     print("  model                     | modes online | total  | projection | selection | regression | select. acc.")
     results = []
     for r in (4, 8, 16):
-        gm = GlobalReducedModel(backends.fit_pod(X, w, method="tsqr", rank=r, energy=None), make).fit(inputs, X)
-        models = [("global", gm)]
+        gm = ReducedModel({"u": POD(method="tsqr", rank=r, energy=None).fit(X, w)}, make_estimator("rbf", {}))
+        models = [("global", gm.fit(inputs, {"u": X}))]
         for kk in sorted({4, k, 16}):
             lp = LocalPOD(n_clusters=kk, dissimilarity="angle", overlap=0.1, rank=r, energy=None,
-                          selector="random_forest", random_state=0)
-            models.append((f"local, {kk} clusters", LocalReducedModel(lp, make).fit(inputs, X, w)))
+                          selector="random_forest", random_state=0).fit(X, w, inputs=inputs)
+            models.append((f"local, {kk} clusters",
+                           ReducedModel({"u": lp}, make_estimator("rbf", {})).fit(inputs, {"u": X})))
         for name, m in models:
-            e = m.error_split(inputs_t, Xt, groups=groups_t)
+            e = m.error_split(inputs_t, {"u": Xt}, groups=groups_t)["u"]
             results.append({"model": name, "modes": m.n_online_modes,
                             **{key: e[key] for key in ("total", "projection", "selection", "regression",
                                                         "selection_accuracy")}})
@@ -178,7 +167,47 @@ def main(argv: list[str] | None = None) -> int:
         "projection_dimensions": rows, "surrogates": results, "regressor": reg_name,
         "half_dimension_target_met": ok_half, "equal_cost_target_met": ok_cost}, indent=1, default=float))
     print(f"figures: {out / 'projection_error.png'}, {out / 'criterion.png'} (and .pdf)")
+    target = args.results or (None if args.quick else str(HERE / "RESULTS.md"))
+    if target:
+        from results_table import write_block
+        ks = [int(kk) for kk in proj["n_clusters"].values[1:]]
+        write_block(target, "showcase_local_bases_projection", projection_table(rows, ks))
+        write_block(target, "showcase_local_bases_surrogates", surrogate_table(results, k))
     return 0 if (ok_half and ok_cost) else 1
+
+
+def sci(x: float, digits: int) -> str:
+    """``8.1e-2`` rather than ``8.1e-02``."""
+    return re.sub(r"e([+-])0*(\d)", r"e\1\2", f"{x:.{digits}e}").replace("e+", "e")
+
+
+def projection_table(rows: list[dict], ks: list[int]) -> str:
+    """Modes the global basis and the local bases need to reach each test projection error."""
+    lines = ["| target | global basis | " + " | ".join(f"{kk} clusters" for kk in ks) + " |",
+             "|---|---:|" + "---:|" * len(ks)]
+    for row in rows:
+        cells = []
+        for kk in ks:
+            rl = row[f"local{kk}_dim"]
+            cells.append("-" if rl is None else f"{rl} ({rl / row['global_dim']:.2f}x)")
+        lines.append(f"| {sci(row['target_error'], 0)} | {row['global_dim']} ({sci(row['global_error'], 1)}) | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def surrogate_table(results: list[dict], chosen: int) -> str:
+    """Error split of every model at equal online cost (the chosen local model in bold)."""
+    lines = ["| modes | model | total | projection | selection | regression | selector accuracy |",
+             "|---:|---|---:|---:|---:|---:|---:|"]
+    for x in results:
+        glob = x["model"] == "global"
+        total = f"{x['total']:.3g}"
+        if x["model"] == f"local, {chosen} clusters":
+            total = f"**{total}**"
+        lines.append(f"| {x['modes']} | {x['model']} | {total} | {x['projection']:.2g} | "
+                     f"{'0' if glob else format(x['selection'], '.2g')} | {x['regression']:.2g} | "
+                     f"{'-' if glob else format(x['selection_accuracy'], '.3f')} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ Commands
     simulators                 list the registered simulators with their parameters
     config-docs                print the reference table of every config key (config/README.md)
     provenance [RESULTS]       print the provenance of every artifact and check each file's
-                               recorded config hash against the current config (stale files named)
+                               recorded config hash against the current config (stale files named;
+                               stage names = rule names, see surroflow.config.STAGE_SECTIONS)
 """
 from __future__ import annotations
 
@@ -19,8 +20,11 @@ from . import SurroflowError, __version__
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config
-    cfg = load_config(args.config)
+    notes: list[str] = []
+    cfg = load_config(args.config, notes=notes)
     print(f"{args.config}: valid; studies: {', '.join(cfg['studies'])}")
+    for note in notes:
+        print(f"note: {note}")
     return 0
 
 
@@ -63,7 +67,13 @@ def check_provenance(results: str | Path, config_path: str | Path) -> tuple[list
             row["status"] = f"study {study!r} not in the config"
             stale.append(row)
         else:
-            expected = config_sha256(stage_sections(cfg["studies"][study], str(stage), attrs.get("surrogate")))
+            try:
+                expected = config_sha256(stage_sections(cfg["studies"][study], str(stage), attrs.get("model_name")))
+            except SurroflowError as exc:
+                row["status"] = f"STALE: {exc}"
+                stale.append(row)
+                rows.append(row)
+                continue
             if expected == attrs.get("config_sha256"):
                 row["status"] = "current"
             else:

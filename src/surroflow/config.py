@@ -1,14 +1,22 @@
-"""Loading and validating the workflow config against the JSON Schema in ``workflow/schemas``.
+"""Loading and validating the workflow config against the JSON Schema (package data
+``surroflow/schemas/*.schema.yaml``, so an installed package validates from any folder).
 
 The main schema is ``config.schema.yaml``; every other ``*.schema.yaml`` beside it contributes
 its top-level ``$defs`` (e.g. ``forecast.schema.yaml``), so each feature owns its part of the
-schema.  Validation reports *every* violation with its key path and what is allowed, and fills
-in the schema's defaults so downstream code never guesses.
+schema.  Validation reports *every* violation with its key path and what is allowed, fills in
+the schema's defaults (the only place defaults live: code never writes ``cfg.get(key,
+default)``), then runs the checks a schema cannot express (simulator names, tasks and
+settings, estimator kinds and hyperparameters, ``files`` tables) before any job is built.
+
+:data:`STAGE_SECTIONS` says which config sections each stage (= rule name) depends on;
+:func:`stage_sections` cuts them out of a study.
 """
 from __future__ import annotations
 
 import copy
 import json
+import logging
+from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -17,18 +25,21 @@ import yaml
 
 from . import SurroflowError
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+log = logging.getLogger("surroflow.config")
+
+#: the schema files, shipped as package data
+SCHEMA_DIR = resources.files("surroflow") / "schemas"
 
 
 def load_schema(schema_dir: str | Path | None = None) -> dict[str, Any]:
     d = Path(schema_dir) if schema_dir else SCHEMA_DIR
     main = d / "config.schema.yaml"
-    if not main.exists():
+    if not main.is_file():
         raise SurroflowError(f"{main}: schema not found")
     schema = yaml.safe_load(main.read_text())
     schema.setdefault("$defs", {})
-    for extra in sorted(d.glob("*.schema.yaml")):
-        if extra.name == main.name:
+    for extra in sorted(d.iterdir(), key=lambda f: f.name):
+        if extra.name == main.name or not extra.name.endswith(".schema.yaml"):
             continue
         part = yaml.safe_load(extra.read_text()) or {}
         for key, value in (part.get("$defs") or {}).items():
@@ -103,8 +114,12 @@ def fill_defaults(instance: Any, schema: Mapping[str, Any], root: Mapping[str, A
 
 
 def validate_config(config: Mapping[str, Any], schema_dir: str | Path | None = None,
-                    source: str = "config") -> dict[str, Any]:
-    """Validate ``config``; return a copy with defaults filled.  Raises with *all* violations."""
+                    source: str = "config", notes: list[str] | None = None) -> dict[str, Any]:
+    """Validate ``config``; return a copy with defaults filled.  Raises with *all* violations.
+
+    ``notes`` (a list) receives what is not an error but worth saying, e.g. a study whose
+    simulator cannot run on this machine (it is skipped by the workflow).
+    """
     schema = load_schema(schema_dir)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(_leaf_errors(validator.iter_errors(config)), key=lambda e: list(map(str, e.absolute_path)))
@@ -112,69 +127,137 @@ def validate_config(config: Mapping[str, Any], schema_dir: str | Path | None = N
         lines = "\n".join(f"  - {_explain(e)}" for e in errors)
         raise SurroflowError(f"{source}: {len(errors)} invalid setting(s):\n{lines}")
     cfg = fill_defaults(copy.deepcopy(dict(config)), schema, schema)
-    _semantic_checks(cfg, source)
-    return cfg
-
-
-def _semantic_checks(cfg: Mapping[str, Any], source: str) -> None:
-    """Checks JSON Schema cannot express: simulator names and parameter names."""
-    from .simulators import available, simulator_class
-    problems = []
-    for study, sc in (cfg.get("studies") or {}).items():
-        sim = sc["simulator"]["name"]
-        try:
-            cls = simulator_class(sim)
-        except (KeyError, ImportError, TypeError) as exc:
-            problems.append(f"studies.{study}.simulator.name: {exc}" if not isinstance(exc, KeyError)
-                            else f"studies.{study}.simulator.name: {sim!r} is not allowed; allowed: {available()}")
-            continue
-        task = sc.get("task", "parametric")
-        if task not in cls.tasks:
-            problems.append(f"studies.{study}.task: simulator {sim!r} supports {list(cls.tasks)}, not {task!r}")
+    problems: list[str] = []
+    for study, sc in cfg["studies"].items():
+        problems += check_study(study, sc, notes if notes is not None else [])
     if problems:
         raise SurroflowError(f"{source}: {len(problems)} invalid setting(s):\n" +
                              "\n".join(f"  - {p}" for p in problems))
+    return cfg
 
 
-def load_config(path: str | Path, schema_dir: str | Path | None = None) -> dict[str, Any]:
+def _prefixed(study: str, exc: Exception) -> str:
+    text = str(exc)
+    return f"studies.{study}.{text}" if text.startswith(("simulator.", "design.")) else f"studies.{study}: {text}"
+
+
+def check_study(study: str, sc: Mapping[str, Any], notes: list[str]) -> list[str]:
+    """The checks JSON Schema cannot express, for one (defaults-filled) study: every problem as
+    one line naming its key.  Simulator unavailable here (e.g. no ``ccx``): a note, not an error."""
+    from .simulators import SimulatorUnavailable, available, simulator_class
+    from .surrogates.registry import check_estimator_params
+
+    problems: list[str] = []
+    name = sc["simulator"]["name"]
+    try:
+        cls = simulator_class(name)
+    except KeyError:
+        return [f"studies.{study}.simulator.name: {name!r} is not allowed; allowed: {available()}"]
+    except (ImportError, AttributeError, TypeError) as exc:
+        return [f"studies.{study}.simulator.name: {name!r} cannot be loaded ({exc})"]
+    if sc["task"] not in cls.tasks:
+        problems.append(f"studies.{study}.task: simulator {name!r} supports {list(cls.tasks)}, not {sc['task']!r}")
+    try:
+        sim = cls(**sc["simulator"]["settings"])
+        if name == "files":
+            sim.check(sc["design"])
+    except SimulatorUnavailable as exc:
+        notes.append(f"studies.{study}: skipped on this machine: {exc}")
+    except SurroflowError as exc:
+        problems.append(_prefixed(study, exc))
+    except TypeError as exc:          # e.g. an unexpected keyword of a user's simulator class
+        problems.append(f"studies.{study}.simulator.settings: {exc}")
+    if sc["task"] == "parametric":
+        for sname, s in sc["surrogates"].items():
+            try:
+                check_estimator_params(s["kind"], s["params"], "surrogate", f"studies.{study}.surrogates.{sname}")
+            except SurroflowError as exc:
+                problems.append(str(exc))
+            if s["basis"] == "local" and sc["reduction"].get("clustering") is None:
+                problems.append(f"studies.{study}.surrogates.{sname}.basis: 'local' needs "
+                                "reduction.clustering (a mapping, e.g. {n_clusters: auto})")
+    else:
+        for mname, m in sc["forecast"]["models"].items():
+            try:
+                check_estimator_params(m["kind"], m["params"], "forecaster",
+                                       f"studies.{study}.forecast.models.{mname}")
+            except SurroflowError as exc:
+                problems.append(str(exc))
+    return problems
+
+
+def load_config(path: str | Path, schema_dir: str | Path | None = None,
+                notes: list[str] | None = None) -> dict[str, Any]:
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise SurroflowError(f"{path}: cannot read YAML ({exc})") from None
-    return validate_config(raw or {}, schema_dir, source=str(path))
+    return validate_config(raw or {}, schema_dir, source=str(path), notes=notes)
 
 
 def study_section(cfg: Mapping[str, Any], study: str) -> dict[str, Any]:
     try:
         return dict(cfg["studies"][study])
     except KeyError:
-        raise SurroflowError(f"studies.{study}: no such study; defined: {sorted(cfg.get('studies', {}))}") from None
+        raise SurroflowError(f"studies.{study}: no such study; defined: {sorted(cfg['studies'])}") from None
 
 
-#: which parts of a study each stage depends on: its artifacts' ``config_sha256`` covers exactly
-#: these, so a change elsewhere (say, a plot setting) neither reruns nor marks them stale.
+_GEN = ("task", "simulator", "design")
+#: which parts of a study each stage (= rule name) depends on: its artifacts' ``config_sha256``
+#: covers exactly these, so a change elsewhere (say, a plot setting) neither reruns nor marks
+#: them stale.  See :func:`stage_sections` for the per-model entries.
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
-    "design": ("task", "simulator", "design"),
-    "generate_batch": ("task", "simulator", "design"),
-    "generate": ("task", "simulator", "design"),
-    "reduce": ("task", "simulator", "design", "reduction"),
-    "train": ("task", "simulator", "design", "reduction"),
-    "evaluate": ("task", "simulator", "design", "reduction", "surrogates", "evaluation"),
-    "forecast_train": ("task", "simulator", "design", "forecast"),
-    "forecast_evaluate": ("task", "simulator", "design", "forecast"),
+    "make_design": _GEN,
+    "generate_batch": _GEN,
+    "collect_batches": _GEN,
+    "import_files": _GEN,
+    "fit_pod": (*_GEN, "reduction"),
+    "fit_local_pod": (*_GEN, "reduction"),
+    "plot_projection_study": (*_GEN, "reduction"),
+    "train_surrogate": (*_GEN, "reduction"),
+    "evaluate_surrogates": (*_GEN, "reduction", "surrogates", "evaluation"),
+    "train_forecaster": (*_GEN, "forecast"),
+    "evaluate_forecast": (*_GEN, "forecast"),
 }
+#: the stages that read ``simulator.max_failure_fraction`` (the others get the simulator
+#: section without it: changing the threshold reruns no simulation)
+FAILURE_FRACTION_STAGES = ("collect_batches", "import_files")
 
 
-def stage_sections(study: Mapping[str, Any], stage: str, surrogate: str | None = None) -> dict[str, Any]:
-    """The subset of a study's config that ``stage`` depends on (plus one surrogate for train)."""
-    keys = STAGE_SECTIONS.get(stage, tuple(study))
-    out = {k: study.get(k) for k in keys}
-    if stage in ("design", "generate_batch") and isinstance(out.get("simulator"), Mapping):
-        # the failure threshold is checked when batches are collected: changing it reruns no simulation
-        out["simulator"] = {k: v for k, v in out["simulator"].items() if k != "max_failure_fraction"}
-    if stage == "train" and surrogate is not None:
-        out["surrogate"] = {surrogate: study.get("surrogates", {}).get(surrogate)}
+def forecast_models(study: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """name -> {kind, params, state} of a (validated) forecast study: the baselines (always
+    trained, full state) first, then the configured models."""
+    from .forecast import BASELINES
+    models = {b: {"kind": b, "params": {}, "state": "full"} for b in BASELINES}
+    for name, m in study["forecast"]["models"].items():
+        models[name] = {"kind": m["kind"], "params": dict(m["params"]), "state": m["state"]}
+    return models
+
+
+def stage_sections(study: Mapping[str, Any], stage: str, name: str | None = None) -> dict[str, Any]:
+    """The subset of a (validated) study's config that ``stage`` depends on.
+
+    ``name`` is the one model a training stage fits: ``train_surrogate`` adds
+    ``surrogate: {name: its section}``; ``train_forecaster`` gets the forecast section without
+    ``models`` plus ``model: {name: {kind, params, state}}`` (baselines included), so changing
+    one model retrains only that one.
+    """
+    if stage not in STAGE_SECTIONS:
+        raise SurroflowError(f"stage {stage!r} is unknown; stages: {list(STAGE_SECTIONS)}")
+    out = {k: copy.deepcopy(study[k]) for k in STAGE_SECTIONS[stage]}
+    if stage not in FAILURE_FRACTION_STAGES:
+        out["simulator"].pop("max_failure_fraction", None)
+    if stage == "train_surrogate":
+        if name not in study["surrogates"]:
+            raise SurroflowError(f"surrogates: no surrogate {name!r}; defined: {sorted(study['surrogates'])}")
+        out["surrogate"] = {name: copy.deepcopy(study["surrogates"][name])}
+    elif stage == "train_forecaster":
+        models = forecast_models(study)
+        if name not in models:
+            raise SurroflowError(f"forecast.models: no model {name!r}; defined: {sorted(models)}")
+        out["forecast"].pop("models", None)
+        out["model"] = {name: models[name]}
     return out
 
 
@@ -200,8 +283,7 @@ def schema_markdown(schema_dir: str | Path | None = None) -> str:
             s = _resolve(s, schema)
             seen = (*seen, name)
         if path:
-            default = s.get("default", "—(required)" if False else "")
-            d = "" if "default" not in s else f"`{json.dumps(default)}`"
+            d = "" if "default" not in s else f"`{json.dumps(s['default'])}`"
             rows.append((path, fmt_type(s), d, " ".join(str(s.get("description", "")).split())))
         for key, sub in (s.get("properties") or {}).items():
             walk(sub, f"{path}.{key}" if path else key, seen)

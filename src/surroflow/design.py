@@ -98,12 +98,16 @@ def _to_dataset(values: np.ndarray, params: Sequence[Parameter], split: str, met
 
 
 def train_test_designs(params: Sequence[Parameter], cfg: Mapping[str, Any]) -> dict[str, xr.Dataset]:
-    """Train and test designs from a study's ``design`` section."""
-    method = cfg.get("method", "sobol")
-    seed = int(cfg.get("seed", 0))
+    """Train and test designs from a study's validated ``design`` section (schema defaults filled)."""
+    missing = [k for k in ("method", "test_method", "n_train", "n_test", "seed", "split") if k not in cfg]
+    if missing:
+        raise SurroflowError(f"design: keys {missing} missing; pass the validated design section "
+                             "(surroflow.config fills the schema defaults)")
+    method = cfg["method"]
+    seed = int(cfg["seed"])
     n_train, n_test = int(cfg["n_train"]), int(cfg["n_test"])
-    if cfg.get("split", "separate") == "separate":
-        test_method = cfg.get("test_method") or ("random" if method == "grid" else method)
+    if cfg["split"] == "separate":
+        test_method = cfg["test_method"] or ("random" if method == "grid" else method)
         return {
             "train": make_design(params, method, n_train, seed, "train"),
             # a different seed stream for the test design, so the two never coincide by design

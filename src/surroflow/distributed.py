@@ -43,47 +43,54 @@ _BLAS_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 #: the scheduler's HTTP server binds a free port: fixed ports (8787) clash when several jobs
 #: share a node, and dask warns on every clash
 _HTTP_ANY_PORT = ":0"
+#: where dask.slurm.log_directory null puts the worker job logs
 DEFAULT_SLURM_LOG_DIRECTORY = "logs/dask_slurm"
+#: how long joining a running scheduler (kind address) may take
+CONNECT_TIMEOUT = "30s"
 
 
 def _single_threaded_env() -> dict[str, str]:
     return {v: "1" for v in _BLAS_VARS}
 
 
+def dask_settings(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``dask`` section with the schema's defaults filled in (``None``: all defaults)."""
+    import copy
+
+    from .config import fill_defaults, load_schema
+    schema = load_schema()
+    return fill_defaults(copy.deepcopy(dict(cfg or {})), schema["$defs"]["dask"], schema)
+
+
 def _slurm_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    s = dict(cfg.get("slurm") or {})
-    cores = int(s.get("cores", 1))
-    processes = int(s.get("processes", 1))
-    if processes > cores:
-        raise SurroflowError(f"dask.slurm.processes={processes} exceeds dask.slurm.cores={cores}: "
+    s = dict(cfg["slurm"])
+    if s["processes"] > s["cores"]:
+        raise SurroflowError(f"dask.slurm.processes={s['processes']} exceeds dask.slurm.cores={s['cores']}: "
                              "each worker process needs at least one core")
-    jobs = int(s.get("jobs", 1))
-    minimum = int(s.get("minimum_jobs", 0))
-    if minimum > jobs:
-        raise SurroflowError(f"dask.slurm.minimum_jobs={minimum} exceeds dask.slurm.jobs={jobs}")
-    return {**s, "cores": cores, "processes": processes, "jobs": jobs, "minimum_jobs": minimum}
+    if s["minimum_jobs"] > s["jobs"]:
+        raise SurroflowError(f"dask.slurm.minimum_jobs={s['minimum_jobs']} exceeds dask.slurm.jobs={s['jobs']}")
+    return s
 
 
 def _slurm_log_directory(s: Mapping[str, Any]) -> Path:
-    return Path(s.get("log_directory") or DEFAULT_SLURM_LOG_DIRECTORY).resolve()
+    return Path(s["log_directory"] or DEFAULT_SLURM_LOG_DIRECTORY).resolve()
 
 
 def describe(cfg: Mapping[str, Any] | None, n_workers: int = 1) -> str:
     """One line naming the cluster a config gives (for stage logs)."""
-    cfg = dict(cfg or {})
-    kind = cfg.get("kind", "local")
+    cfg = dask_settings(cfg)
+    kind = cfg["kind"]
     if kind == "local":
-        mode = "processes" if cfg.get("processes", True) else "threads"
+        mode = "processes" if cfg["processes"] else "threads"
         return f"LocalCluster with {max(1, int(n_workers))} single-threaded worker {mode}"
     if kind == "address":
-        return f"scheduler at {cfg.get('address')}"
+        return f"scheduler at {cfg['address']}"
     if kind == "slurm":
         s = _slurm_settings(cfg)
-        scaling = (f"adaptive {s['minimum_jobs']}..{s['jobs']} jobs" if s.get("adaptive")
+        scaling = (f"adaptive {s['minimum_jobs']}..{s['jobs']} jobs" if s["adaptive"]
                    else f"{s['jobs']} job(s)")
         return (f"SLURMCluster: {scaling} x {s['cores']} cores, {s['processes']} worker process(es), "
-                f"{s.get('memory', '2GB')}, walltime {s.get('walltime', '00:30:00')}, "
-                f"partition {s.get('partition') or '(default)'}")
+                f"{s['memory']}, walltime {s['walltime']}, partition {s['partition'] or '(default)'}")
     return f"unknown kind {kind!r}"
 
 
@@ -93,8 +100,8 @@ def make_cluster(cfg: Mapping[str, Any] | None = None, n_workers: int = 1,
 
     The caller owns the cluster and must close it (:func:`dask_client` does).
     """
-    cfg = dict(cfg or {})
-    kind = cfg.get("kind", "local")
+    cfg = dask_settings(cfg)
+    kind = cfg["kind"]
     if kind == "local":
         from distributed import LocalCluster
 
@@ -103,13 +110,13 @@ def make_cluster(cfg: Mapping[str, Any] | None = None, n_workers: int = 1,
         for k, v in _single_threaded_env().items():   # inherited by nanny-spawned workers
             os.environ.setdefault(k, v)
         cluster = LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=bool(cfg.get("processes", True)),
+            n_workers=n, threads_per_worker=1, processes=bool(cfg["processes"]),
             memory_limit=mem, dashboard_address=None, worker_dashboard_address=None,
             scheduler_kwargs={"dashboard_address": _HTTP_ANY_PORT},
             silence_logs=logging.ERROR)
         return cluster, None
     if kind == "address":
-        address = cfg.get("address")
+        address = cfg["address"]
         if not address:
             raise SurroflowError("dask.address: required when dask.kind is 'address'")
         return None, str(address)
@@ -121,17 +128,16 @@ def make_cluster(cfg: Mapping[str, Any] | None = None, n_workers: int = 1,
         s = _slurm_settings(cfg)
         log_dir = _slurm_log_directory(s)
         log_dir.mkdir(parents=True, exist_ok=True)
-        prologue = list(s.get("prologue") or [])
+        prologue = list(s["prologue"])
         prologue += [f"export {k}={v}" for k, v in _single_threaded_env().items()]
         cluster = SLURMCluster(
-            cores=s["cores"], processes=s["processes"], memory=str(s.get("memory", "2GB")),
-            walltime=str(s.get("walltime", "00:30:00")),
-            queue=s.get("partition"), account=s.get("account"),
+            cores=s["cores"], processes=s["processes"], memory=str(s["memory"]),
+            walltime=str(s["walltime"]), queue=s["partition"], account=s["account"],
             job_name="surroflow-dask", python=sys.executable,
             job_script_prologue=prologue,
-            local_directory=s.get("local_directory"), log_directory=str(log_dir),
-            job_extra_directives=list(s.get("extra_directives") or []),
-            interface=s.get("interface"),   # network interface on multi-NIC clusters (e.g. ib0)
+            local_directory=s["local_directory"], log_directory=str(log_dir),
+            job_extra_directives=list(s["extra_directives"]),
+            interface=s["interface"],   # network interface on multi-NIC clusters (e.g. ib0)
             scheduler_options={"dashboard_address": _HTTP_ANY_PORT, "dashboard": False},
             silence_logs="error",
         )
@@ -160,9 +166,9 @@ def _check_job_script(cluster: Any) -> None:
 
 def _start_slurm_workers(cluster: Any, client: Any, cfg: Mapping[str, Any]) -> None:
     s = _slurm_settings(cfg)
-    timeout = float(s.get("start_timeout", 300))
+    timeout = float(s["start_timeout"])
     _check_job_script(cluster)
-    if s.get("adaptive"):
+    if s["adaptive"]:
         cluster.adapt(minimum_jobs=s["minimum_jobs"], maximum_jobs=s["jobs"])
         if s["minimum_jobs"] == 0:
             return   # jobs are submitted once tasks arrive; nothing to wait for yet
@@ -186,13 +192,13 @@ def dask_client(cfg: Mapping[str, Any] | None = None, n_workers: int = 1,
     its SLURM jobs cancelled) on exit, also when the body raises."""
     from distributed import Client
 
-    cfg = dict(cfg or {})
-    kind = cfg.get("kind", "local")
+    cfg = dask_settings(cfg)
+    kind = cfg["kind"]
     cluster, address = make_cluster(cfg, n_workers=n_workers, memory_mb=memory_mb)
     client = None
     try:
         if cluster is None:
-            client = Client(address, timeout=cfg.get("timeout", "30s"))
+            client = Client(address, timeout=CONNECT_TIMEOUT)
         else:
             client = Client(cluster)
             if kind == "slurm":
@@ -209,4 +215,4 @@ def dask_client(cfg: Mapping[str, Any] | None = None, n_workers: int = 1,
                 log.warning("closing the dask cluster failed (%s: %s)", type(exc).__name__, exc)
 
 
-__all__ = ["KINDS", "describe", "make_cluster", "dask_client"]
+__all__ = ["KINDS", "dask_settings", "describe", "make_cluster", "dask_client"]

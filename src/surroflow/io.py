@@ -7,6 +7,7 @@ under the final name.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -14,7 +15,7 @@ import os
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -132,31 +133,41 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike[str], *, checksum: boo
     ds.attrs = _clean_attrs({**ds.attrs, "complete": 1})
     for name in ds.variables:
         ds[name].attrs = _clean_attrs(ds[name].attrs)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.nc", dir=path.parent)
+    with atomic_path(path, suffix=".tmp.nc") as tmp:
+        ds.to_netcdf(tmp, engine=ENGINE, encoding=_encoding(ds, checksum), invalid_netcdf=False)
+        with xr.open_dataset(tmp, engine=ENGINE) as check:
+            if int(check.attrs.get("complete", 0)) != 1 or set(check.variables) != set(ds.variables):
+                raise SurroflowError(f"{path}: verification after write failed")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[str]:
+    """A temporary file beside ``path`` to write; renamed onto ``path`` when the block succeeds,
+    removed when it fails, so a killed or failing writer never leaves a partial ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; artifacts are ordinary files
     try:
-        ds.to_netcdf(tmp, engine=ENGINE, encoding=_encoding(ds, checksum), invalid_netcdf=False)
-        with xr.open_dataset(tmp, engine=ENGINE) as check:
-            if int(check.attrs.get("complete", 0)) != 1 or set(check.variables) != set(ds.variables):
-                raise SurroflowError(f"{path}: verification after write failed")
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    return path
 
 
 # --------------------------------------------------------------------------- reading
-def open_dataset(path: str | os.PathLike[str], *, stage: str | None = None,
+def open_dataset(path: str | os.PathLike[str], *, stage: str | tuple[str, ...] | None = None,
                  required: tuple[str, ...] = (), load: bool = True,
                  chunks: Mapping[str, int] | None = None) -> xr.Dataset:
     """Open a surroflow artifact with a clear error for missing, truncated or foreign files.
 
-    ``stage`` and ``required`` check that the file is the artifact the caller expects.
+    ``stage`` (one rule name, or a tuple of the rules that may have made it, e.g.
+    ``("collect_batches", "import_files")`` for generate data) and ``required`` check that the
+    file is the artifact the caller expects.
     """
     path = Path(path)
     if not path.exists():
@@ -172,8 +183,10 @@ def open_dataset(path: str | os.PathLike[str], *, stage: str | None = None,
         if int(ds.attrs.get("complete", 0)) != 1:
             raise SurroflowError(f"{path}: incomplete artifact (no 'complete' attribute); "
                                  "delete it and rerun the stage that makes it")
-        if stage is not None and ds.attrs.get("stage") != stage:
-            raise SurroflowError(f"{path}: expected a '{stage}' artifact, found stage "
+        stages = (stage,) if isinstance(stage, str) else tuple(stage or ())
+        if stages and ds.attrs.get("stage") not in stages:
+            expected = " or ".join(f"'{s}'" for s in stages)
+            raise SurroflowError(f"{path}: expected a {expected} artifact, found stage "
                                  f"'{ds.attrs.get('stage')}'")
         missing = [v for v in required if v not in ds.variables]
         if missing:
@@ -203,6 +216,14 @@ def is_complete(path: str | os.PathLike[str]) -> bool:
 
 
 # --------------------------------------------------------------------------- tables
+def table_columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> list[str]:
+    """``columns`` first, then any other key in the order the rows first use it."""
+    cols = list(columns or [])
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    return cols
+
+
 def write_table(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],
                 columns: Sequence[str] | None = None) -> Path:
     """Write ``rows`` as a CSV table atomically (temporary file in the same folder, then rename).
@@ -215,21 +236,12 @@ def write_table(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    cols = list(columns or [])
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=cols)
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: (f"{v:.6g}" if isinstance(v, (float, np.floating)) else v) for k, v in r.items()})
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    cols = table_columns(rows, columns)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, (float, np.floating)) else v) for k, v in r.items()})
+        fh.flush()
+        os.fsync(fh.fileno())
     return path

@@ -15,7 +15,8 @@ reads it for reduction, training, evaluation or forecasting goes through this mo
   :func:`snapshot_groups` (the sample of every row: split by sample, never by time);
 * **surrogate inputs**: :func:`surrogate_inputs` / :func:`snapshot_inputs`
   (``[parameters..., time]`` per row);
-* **trajectories** for forecasting: :func:`trajectories`;
+* **trajectories** for forecasting: :func:`trajectories`, :func:`forecast_variable`,
+  :func:`sample_interval`, :func:`lyapunov_time`;
 * **inner-product weights**: :func:`space_weights` (uniform, trapezoidal quadrature of grid
   coordinates, or the lumped mass ``mass(node)`` that mesh simulators write into the generate
   dataset, broadcast over vector components), :func:`resolve_weights`.
@@ -226,6 +227,42 @@ def trajectories(ds: xr.Dataset, variable: str, where: str = "data") -> np.ndarr
     return arr
 
 
+def forecast_variable(ds: xr.Dataset, variable: str | None = None) -> str:
+    """The state variable of a forecast study: ``variable`` (the configured one), else the
+    simulator's ``forecast_variable`` attribute, else the only ``(sample, time, ...)`` variable."""
+    if variable:
+        if variable not in ds.data_vars:
+            raise SurroflowError(f"forecast.variable={variable!r} is not in the data; present: "
+                                 f"{sorted(map(str, ds.data_vars))}")
+        return str(variable)
+    attr = ds.attrs.get("forecast_variable")
+    if attr and attr in ds.data_vars:
+        return str(attr)
+    cands = [str(v) for v in ds.data_vars if ds[v].dims[:2] == ("sample", "time") and ds[v].ndim >= 3]
+    if len(cands) != 1:
+        raise SurroflowError(f"cannot tell which variable to forecast among {cands}; set forecast.variable")
+    return cands[0]
+
+
+def sample_interval(ds: xr.Dataset) -> float:
+    """Time between stored states: the ``dt_sample`` attribute, else the ``time`` spacing."""
+    if "dt_sample" in ds.attrs:
+        return float(ds.attrs["dt_sample"])
+    t = np.asarray(ds["time"].values, dtype=float)
+    if t.size < 2:
+        raise SurroflowError("the data have fewer than two time steps and no 'dt_sample' attribute")
+    return float(t[1] - t[0])
+
+
+def lyapunov_time(ds: xr.Dataset, where: str = "data") -> float:
+    """The ``lyapunov_time`` attribute of chaotic-system data (a clear error when absent)."""
+    lt = ds.attrs.get("lyapunov_time")
+    if lt is None or not float(lt) > 0:
+        raise SurroflowError(f"{where}: the data carry no positive 'lyapunov_time' attribute; the forecast task "
+                             "needs a chaotic simulator (lorenz63, lorenz96, kuramoto_sivashinsky)")
+    return float(lt)
+
+
 # --------------------------------------------------------------------------- weights
 WEIGHT_KINDS = ("uniform", "quadrature", "mass")
 
@@ -311,4 +348,5 @@ __all__ = ["BOOKKEEPING", "WEIGHT_VARIABLES", "WEIGHT_KINDS", "SnapshotLayout", 
            "n_flagged", "require_ok_samples", "time_dim_of", "space_dims_of", "output_variables",
            "snapshot_layout", "snapshot_matrix", "open_lazy", "snapshot_dask", "snapshot_groups",
            "fields_from_rows", "surrogate_inputs", "snapshot_times", "input_names", "snapshot_inputs",
-           "trajectories", "grid_weights", "space_weights", "resolve_weights"]
+           "trajectories", "forecast_variable", "sample_interval", "lyapunov_time", "grid_weights",
+           "space_weights", "resolve_weights"]

@@ -1,6 +1,6 @@
 """Faults inside a generation job's dask cluster: a worker killed mid-batch, worker counts.
 
-Library level (generate_batch_file with the LocalCluster that surroflow.distributed builds),
+Library level (the generate_batch stage with the LocalCluster that surroflow.distributed builds),
 so each case costs one cluster start-up, not a workflow run.
 """
 from __future__ import annotations
@@ -14,8 +14,9 @@ import xarray as xr
 
 from surroflow import SurroflowError
 
-from surroflow.generate import generate_batch_file, make_designs_files
+from surroflow.config import validate_config
 from surroflow.io import STATUS_OK, open_dataset
+from surroflow.stages import StageContext, generate_batch, make_design
 
 from .surroflow_fault_sims import killed_pid
 
@@ -26,19 +27,24 @@ SIMULATOR = {"name": "burgers", "settings": SETTINGS,
 BATCH = 6
 
 
+def _config(simulator: dict, processes: bool = True) -> dict:
+    return validate_config({"dask": {"kind": "local", "processes": processes}, "studies": {"fault": {
+        "simulator": simulator, "design": {"method": "sobol", "n_train": BATCH, "n_test": 2, "seed": 3,
+                                           "batch_size": BATCH}}}})
+
+
 @pytest.fixture(scope="module")
 def design_nc(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("dask_faults")
-    make_designs_files(str(d / "train.nc"), str(d / "test.nc"), SIMULATOR,
-                       {"method": "sobol", "n_train": BATCH, "n_test": 2, "seed": 3}, study="fault",
-                       config_section={})
+    make_design.run({}, {"train": str(d / "train.nc"), "test": str(d / "test.nc")},
+                    StageContext.for_study(_config(SIMULATOR), "fault", "make_design"))
     return d / "train.nc"
 
 
 def _generate(design_nc: Path, out: Path, simulator: dict, n_workers: int, processes: bool = True) -> xr.Dataset:
-    generate_batch_file(str(design_nc), str(out), batch=0, batch_size=BATCH, simulator_cfg=simulator,
-                        dask_cfg={"kind": "local", "processes": processes}, study="fault",
-                        config_section={}, n_workers=n_workers, memory_mb=2000)
+    ctx = StageContext.for_study(_config(simulator, processes), "fault", "generate_batch", threads=n_workers,
+                                 mem_mb=2000, split="train", batch="0000")
+    generate_batch.run({"design": str(design_nc)}, {"batch": str(out)}, ctx)
     return open_dataset(out, stage="generate_batch").drop_vars("wall_time")
 
 

@@ -14,10 +14,11 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from surroflow.generate import collect_batches_file, generate_batch_file
+from surroflow.config import validate_config
 from surroflow.io import STATUS_FLAGS, STATUS_OK, open_dataset
+from surroflow.stages import StageContext, collect_batches, generate_batch
 
-from .helpers import ROOT, fingerprint, job_counts, load_yaml, snakemake, snakemake_background
+from ..snakemake_runner import ROOT, fingerprint, job_counts, load_yaml, snakemake, snakemake_background
 
 pytestmark = pytest.mark.slow
 
@@ -31,19 +32,19 @@ def _batch_files(work: Path) -> list[Path]:
 
 
 def _undisturbed(work: Path, out: Path, split: str) -> xr.Dataset:
-    """The split generated from the run's own design, in this process, without interruption."""
-    study = CONFIG["studies"][STUDY]
-    bs = study["design"]["batch_size"]
+    """The split generated from the run's own design, in this process, without interruption
+    (the same stage functions the rules call)."""
+    cfg = {**validate_config(CONFIG), "dask": {"kind": "local", "processes": False}}
     batches = []
     for b in range(N_BATCHES[split]):
         path = out / f"{split}_batch_{b:04d}.nc"
-        generate_batch_file(str(work / "results" / STUDY / "design" / f"{split}.nc"), str(path), batch=b,
-                            batch_size=bs, simulator_cfg=study["simulator"],
-                            dask_cfg={"kind": "local", "processes": False}, study=STUDY,
-                            config_section={}, n_workers=2)
+        ctx = StageContext.for_study(cfg, STUDY, "generate_batch", threads=2, split=split, batch=f"{b:04d}")
+        generate_batch.run({"design": str(work / "results" / STUDY / "design" / f"{split}.nc")},
+                           {"batch": str(path)}, ctx)
         batches.append(str(path))
-    collect_batches_file(batches, str(out / f"{split}.nc"), max_failure_fraction=0.0, study=STUDY,
-                         config_section={})
+    ctx = StageContext.for_study(cfg, STUDY, "collect_batches", split=split)
+    ctx.section["simulator"]["max_failure_fraction"] = 0.0
+    collect_batches.run({"batches": batches}, {"data": str(out / f"{split}.nc")}, ctx)
     return open_dataset(out / f"{split}.nc").drop_vars("wall_time")
 
 
@@ -74,7 +75,7 @@ def killed_and_resumed(tmp_path_factory):
     locked = snakemake(work, CONFIG, *targets, "--rerun-incomplete", cores=2)
     unlock = snakemake(work, CONFIG, "--unlock", cores=1)
     assert unlock.returncode == 0, unlock.stderr[-3000:]
-    resumed = snakemake(work, CONFIG, f"results/{STUDY}/reduce/u.nc", "--rerun-incomplete", cores=2)
+    resumed = snakemake(work, CONFIG, *targets, f"results/{STUDY}/reduce/u.nc", "--rerun-incomplete", cores=2)
     return {"work": work, "finished": finished, "locked": locked, "resumed": resumed,
             "leftover": leftover, "base": base}
 

@@ -1,27 +1,23 @@
-"""Running snakemake on a config in a temporary folder, and comparing two runs' artifacts."""
+"""The HPC tests' study and SLURM test cluster, and comparing two runs' artifacts (snakemake
+itself runs through tests/snakemake_runner.py)."""
 from __future__ import annotations
 
 import copy
 import os
-import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import xarray as xr
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..snakemake_runner import ROOT, job_counts, load_yaml, snakemake, snakemake_cmd, write_config
+
 SLURM_PROFILE = ROOT / "workflow" / "profiles" / "slurm" / "config.yaml"
 
 #: variables that hold measured times, not results: they differ between any two runs
 TIMING_VARIABLES = ("wall_time", "prediction_seconds", "speedup", "hf_seconds", "offline_seconds")
-
-
-def load_yaml(path: Path) -> dict:
-    return yaml.safe_load(Path(path).read_text())
 
 
 def site_partition_account() -> tuple[str | None, str | None]:
@@ -43,47 +39,6 @@ def local_config() -> dict:
     cfg = copy.deepcopy(SLURM_CONFIG)
     cfg["dask"] = {"kind": "local"}
     return cfg
-
-
-def write_config(workdir: Path, config: Mapping) -> Path:
-    workdir.mkdir(parents=True, exist_ok=True)
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(dict(config), sort_keys=False))
-    return path
-
-
-def snakemake_cmd(workdir: Path, config: Mapping | Path, *extra: str, cores: int | None = 2) -> list[str]:
-    cfg = write_config(workdir, config) if isinstance(config, Mapping) else Path(config)
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
-           "--configfile", str(cfg), "--nocolor"]
-    if cores is not None:
-        cmd += ["--cores", str(cores)]
-    return cmd + list(extra)
-
-
-def snakemake(workdir: Path, config: Mapping | Path, *extra: str, cores: int | None = 2,
-              timeout: float = 600, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run snakemake as a user would; stdout and stderr captured as text."""
-    return subprocess.run(snakemake_cmd(workdir, config, *extra, cores=cores), capture_output=True,
-                          text=True, timeout=timeout, cwd=workdir,
-                          env={**os.environ, **(env or {})})
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """The 'Job stats' table snakemake prints before running (or in a dry run)."""
-    counts: dict[str, int] = {}
-    lines = output.splitlines()
-    try:
-        start = next(i for i, line in enumerate(lines) if line.strip() == "Job stats:")
-    except StopIteration:
-        return counts
-    for line in lines[start + 3:]:
-        m = re.match(r"^(\w+)\s+(\d+)\s*$", line)
-        if not m:
-            break
-        if m.group(1) != "total":
-            counts[m.group(1)] = int(m.group(2))
-    return counts
 
 
 # --------------------------------------------------------------------------- SLURM
@@ -156,6 +111,11 @@ def assert_artifacts_allclose(a: Path, b: Path, files: Iterable[str], rtol: floa
             xr.testing.assert_allclose(da, db, rtol=rtol, atol=atol)
         except AssertionError as exc:
             raise AssertionError(f"{f} differs between {a} and {b}:\n{exc}") from None
+
+
+__all__ = ["ROOT", "SLURM_CONFIG", "STUDY", "job_counts", "load_yaml", "local_config", "snakemake",
+           "snakemake_cmd", "write_config", "slurm_unavailable", "slurm_test_profile", "assert_artifacts_allclose",
+           "result_files"]
 
 
 def result_files(results: Path, study: str) -> list[str]:

@@ -15,7 +15,7 @@ import pytest
 
 from surroflow import SurroflowError
 from surroflow.distributed import dask_client
-from surroflow.generate import run_samples
+from surroflow.stages.generate_batch import run_samples
 from surroflow.io import open_dataset
 
 from .helpers import (SLURM_CONFIG, STUDY, assert_artifacts_allclose, job_counts, local_config,

@@ -1,13 +1,18 @@
 """The config schema: every shipped config validates; violations are named; defaults filled."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 from surroflow import SurroflowError
-from surroflow.config import load_config, load_schema, schema_markdown, stage_sections, validate_config
+from surroflow.config import (SCHEMA_DIR, STAGE_SECTIONS, load_config, load_schema, schema_markdown, stage_sections,
+                              validate_config)
+from surroflow.simulators import SimulatorUnavailable, register
+from surroflow.simulators.burgers import Burgers1D
+from surroflow.stages import STAGES
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "tests" / "config").glob("*.yaml")) + sorted((ROOT / "config").glob("*.yaml"))
@@ -89,8 +94,109 @@ def test_config_readme_documents_every_key():
 
 def test_stage_sections_isolate_unrelated_changes():
     study = validate_config(_minimal())["studies"]["s"]
-    a = stage_sections(study, "generate")
+    a = stage_sections(study, "collect_batches")
     study2 = yaml.safe_load(yaml.safe_dump(study))
     study2["evaluation"]["n_plot_samples"] = 7
-    assert stage_sections(study2, "generate") == a
-    assert stage_sections(study2, "evaluate") != stage_sections(study, "evaluate")
+    assert stage_sections(study2, "collect_batches") == a
+    assert stage_sections(study2, "evaluate_surrogates") != stage_sections(study, "evaluate_surrogates")
+
+
+def test_stage_sections_keyed_by_rule_names():
+    rules = re.findall(r"^rule (\w+):", "".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk")),
+                       re.M)
+    assert sorted(rules) == sorted(STAGE_SECTIONS) == sorted(STAGES)
+    for rule in rules:
+        assert (ROOT / "workflow" / "scripts" / f"{rule}.py").exists()
+
+
+def test_failure_fraction_reruns_no_simulation():
+    study = validate_config(_minimal())["studies"]["s"]
+    study2 = yaml.safe_load(yaml.safe_dump(study))
+    study2["simulator"]["max_failure_fraction"] = 0.5
+    for stage in ("make_design", "generate_batch", "fit_pod", "train_surrogate", "evaluate_surrogates"):
+        name = "m" if stage == "train_surrogate" else None
+        study["surrogates"] = study2["surrogates"] = {"m": {"kind": "rbf", "params": {}, "basis": "global"}}
+        assert stage_sections(study, stage, name) == stage_sections(study2, stage, name), stage
+        assert "max_failure_fraction" not in stage_sections(study, stage, name)["simulator"]
+    assert stage_sections(study, "collect_batches") != stage_sections(study2, "collect_batches")
+
+
+def _forecast_study():
+    cfg = {"studies": {"f": {"task": "forecast", "simulator": {"name": "lorenz63"},
+                             "design": {"n_train": 2, "n_test": 2},
+                             "forecast": {"models": {"dmd": {"kind": "dmd"},
+                                                     "ngrc": {"kind": "ngrc", "params": {"alpha": 1e-6}}}}}}}
+    return validate_config(cfg)["studies"]["f"]
+
+
+def test_train_forecaster_depends_on_its_own_model_only():
+    study = _forecast_study()
+    dmd = stage_sections(study, "train_forecaster", "dmd")
+    assert "models" not in dmd["forecast"] and dmd["model"] == {"dmd": {"kind": "dmd", "params": {}, "state": "inherit"}}
+    base = stage_sections(study, "train_forecaster", "persistence")
+    assert base["model"] == {"persistence": {"kind": "persistence", "params": {}, "state": "full"}}
+    changed = yaml.safe_load(yaml.safe_dump(study))
+    changed["forecast"]["models"]["ngrc"]["params"]["alpha"] = 1e-3
+    assert stage_sections(changed, "train_forecaster", "dmd") == dmd
+    assert stage_sections(changed, "train_forecaster", "ngrc") != stage_sections(study, "train_forecaster", "ngrc")
+    assert stage_sections(changed, "evaluate_forecast") != stage_sections(study, "evaluate_forecast")
+    changed["forecast"]["vpt_threshold"] = 0.3           # a scoring setting: training keeps its hash
+    assert stage_sections(changed, "train_forecaster", "dmd")["forecast"]["vpt_threshold"] == 0.3
+    with pytest.raises(SurroflowError, match="forecast.models: no model 'lstm'"):
+        stage_sections(study, "train_forecaster", "lstm")
+
+
+def test_unknown_stage_is_an_error():
+    study = validate_config(_minimal())["studies"]["s"]
+    with pytest.raises(SurroflowError, match="stage 'forecast_train' is unknown"):
+        stage_sections(study, "forecast_train")
+
+
+def test_schema_is_package_data():
+    assert SCHEMA_DIR.joinpath("config.schema.yaml").is_file()
+    assert "surroflow" in str(SCHEMA_DIR) and "workflow" not in str(SCHEMA_DIR)
+    red = load_schema()["$defs"]["reduction"]["properties"]
+    assert red["memory_budget_mb"]["default"] is None and "streaming" in red["method"]["enum"]
+    assert validate_config(_minimal())["studies"]["s"]["reduction"]["memory_budget_mb"] is None
+
+
+def test_unknown_hyperparameter_is_named_before_any_job():
+    cfg = _minimal()
+    cfg["studies"]["s"]["surrogates"] = {"g": {"kind": "gaussian_process", "params": {"lenght_scale": 1.0}}}
+    with pytest.raises(SurroflowError, match=r"studies.s.surrogates.g: unknown hyperparameter\(s\) \['lenght_scale'\]"):
+        validate_config(cfg)
+    f = {"studies": {"f": {"task": "forecast", "simulator": {"name": "lorenz63"}, "design": {"n_train": 2, "n_test": 2},
+                           "forecast": {"models": {"d": {"kind": "dmd", "params": {"rnak": 3}}}}}}}
+    with pytest.raises(SurroflowError, match=r"studies.f.forecast.models.d: unknown hyperparameter\(s\) \['rnak'\]"):
+        validate_config(f)
+
+
+def test_bad_simulator_setting_is_named():
+    cfg = _minimal()
+    cfg["studies"]["s"]["simulator"]["settings"] = {"n_xx": 64}
+    with pytest.raises(SurroflowError, match=r"studies.s.simulator.settings.n_xx: unknown setting"):
+        validate_config(cfg)
+
+
+def test_local_basis_needs_clustering():
+    cfg = _minimal()
+    cfg["studies"]["s"]["surrogates"] = {"r": {"kind": "rbf", "basis": "local"}}
+    with pytest.raises(SurroflowError, match=r"studies.s.surrogates.r.basis: 'local' needs reduction.clustering"):
+        validate_config(cfg)
+
+
+class _Unavailable(Burgers1D):
+    name = "test_unavailable_solver"
+
+    def __init__(self, **settings):
+        raise SimulatorUnavailable("the solver 'nosuchsolver' is not installed")
+
+
+def test_unavailable_simulator_is_a_note_not_an_error():
+    register(_Unavailable)
+    cfg = _minimal()
+    cfg["studies"]["s"]["simulator"]["name"] = "test_unavailable_solver"
+    notes = []
+    out = validate_config(cfg, notes=notes)
+    assert out["studies"]["s"]["simulator"]["name"] == "test_unavailable_solver"
+    assert notes == ["studies.s: skipped on this machine: the solver 'nosuchsolver' is not installed"]

@@ -8,22 +8,27 @@ from surroflow.simulators.base import Parameter
 P = [Parameter("nu", 0.01, 0.1, "m2 s-1", log_scale=True), Parameter("a", 0.5, 1.5, "m s-1")]
 
 
+def section(**over):
+    """A validated design section (the schema's defaults filled)."""
+    return {"method": "sobol", "test_method": None, "seed": 0, "split": "separate", "batch_size": 16, **over}
+
+
 @pytest.mark.parametrize("method", ["sobol", "lhs", "random"])
 def test_designs_are_seeded_and_in_bounds(method):
-    d1 = train_test_designs(P, {"method": method, "n_train": 20, "n_test": 5, "seed": 3})
-    d2 = train_test_designs(P, {"method": method, "n_train": 20, "n_test": 5, "seed": 3})
+    d1 = train_test_designs(P, section(method=method, n_train=20, n_test=5, seed=3))
+    d2 = train_test_designs(P, section(method=method, n_train=20, n_test=5, seed=3))
     np.testing.assert_array_equal(d1["train"]["design"].values, d2["train"]["design"].values)
     for split in ("train", "test"):
         v = d1[split]["design"].values
         assert np.all(v[:, 0] >= 0.01) and np.all(v[:, 0] <= 0.1)
         assert np.all(v[:, 1] >= 0.5) and np.all(v[:, 1] <= 1.5)
     assert list(d1["train"]["parameter"].values) == ["nu", "a"]
-    d3 = train_test_designs(P, {"method": method, "n_train": 20, "n_test": 5, "seed": 4})
+    d3 = train_test_designs(P, section(method=method, n_train=20, n_test=5, seed=4))
     assert not np.allclose(d1["train"]["design"].values, d3["train"]["design"].values)
 
 
 def test_random_split_is_a_partition_by_sample():
-    d = train_test_designs(P, {"method": "lhs", "n_train": 12, "n_test": 4, "seed": 0, "split": "random"})
+    d = train_test_designs(P, section(method="lhs", n_train=12, n_test=4, split="random"))
     idx = np.concatenate([d["train"]["source_index"].values, d["test"]["source_index"].values])
     assert sorted(idx) == list(range(16))
 
@@ -46,3 +51,13 @@ def test_resolve_parameters_errors_name_the_key():
     with pytest.raises(SurroflowError, match="simulator.parameters.a"):
         resolve_parameters(P, {"a": [2, 1]})
     assert [p.name for p in resolve_parameters(P, {"a": [0.6, 0.7]})] == ["a"]
+
+
+def test_separate_designs_never_share_a_point_and_missing_keys_are_named():
+    d = train_test_designs(P, section(n_train=16, n_test=8, seed=1))
+    tr, te = d["train"]["design"].values, d["test"]["design"].values
+    assert tr.shape == (16, 2) and te.shape == (8, 2)
+    assert not any(np.allclose(t, u) for t in tr for u in te)
+    assert d["train"].attrs["split"] == "train" and d["test"].attrs["split"] == "test"
+    with pytest.raises(SurroflowError, match=r"design: keys \['method', 'test_method', 'seed', 'split'\] missing"):
+        train_test_designs(P, {"n_train": 4, "n_test": 2})

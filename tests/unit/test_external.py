@@ -13,7 +13,8 @@ import pytest
 
 from surroflow import SurroflowError
 from surroflow.simulators import SampleFailure, get_simulator
-from surroflow.simulators.external import CommandRunner, format_value, register_reader
+from surroflow.readers import available_readers, get_reader, register_reader
+from surroflow.simulators.process import CommandRunner, format_value
 
 SOLVER = """\
 import json, pathlib, sys
@@ -210,3 +211,51 @@ def test_runner_env_and_static_files(case):
                       files={"extra.txt": b"42"}, env={"OMP_NUM_THREADS": "1"})
     np.testing.assert_allclose(r.run({})["y"], [1.0, 42.0])
     assert os.listdir(case / "runs") == []
+
+
+def test_timeout_kills_the_whole_process_group(case):
+    """A solver that starts a helper process: on timeout the helper dies too (no orphan keeps
+    writing into the working directory)."""
+    script = case / "spawner.py"
+    script.write_text("import subprocess, sys, time\n"
+                      "child = subprocess.Popen([sys.executable, '-c', 'import time, pathlib; time.sleep(1.5); "
+                      "pathlib.Path(\"orphan.txt\").write_text(\"alive\")'])\n"
+                      "open('child.pid', 'w').write(str(child.pid))\n"
+                      "time.sleep(30)\n")
+    r = CommandRunner([sys.executable, str(script)], "", "job.in", "test_json", case / "runs",
+                      timeout_s=0.5, keep_workdirs="all")
+    with pytest.raises(SampleFailure) as err:
+        r.run({}, sample_id="group")
+    assert err.value.status == "timeout"
+    wd = case / "runs" / "group"
+    assert (wd / "child.pid").exists()                 # the helper had started
+    import time
+    time.sleep(2.0)                                    # past the moment it would have written
+    assert not (wd / "orphan.txt").exists()
+
+
+def test_reader_registry(tmp_path):
+    import xarray as xr
+    from surroflow.mesh import rectangle, to_meshio
+    assert {"frd", "netcdf", "meshio", "test_json"} <= set(available_readers())
+    assert get_reader("test_json") is read_json
+    import json as json_module
+    assert get_reader("python:json:loads") is json_module.loads
+    with pytest.raises(SurroflowError, match=r"unknown result reader 'nope'; allowed: \[.*'frd'"):
+        get_reader("nope")
+    with pytest.raises(SurroflowError, match="not a function"):
+        get_reader("python:json:nothing_here")
+    with pytest.raises(SurroflowError, match="letters, digits"):
+        register_reader("bad name", read_json)
+    xr.Dataset({"y": ("x", np.arange(3.0))}).to_netcdf(tmp_path / "job.nc")
+    np.testing.assert_allclose(get_reader("netcdf")(tmp_path, "job")["y"], [0, 1, 2])
+    with pytest.raises(SurroflowError, match="not found"):
+        get_reader("netcdf")(tmp_path, "other")
+    mesh = rectangle(2.0, 1.0, 2, 1)
+    import meshio
+    meshio.write(tmp_path / "job.vtu", to_meshio(mesh, {"T": mesh.points[:, 0]}))
+    out = get_reader("meshio")(tmp_path, "job")
+    np.testing.assert_allclose(out["T"], mesh.points[:, 0])
+    assert out["node_coordinates"].shape == (mesh.n_nodes, 3)
+    with pytest.raises(SurroflowError, match="no result file other.vtu"):
+        get_reader("meshio")(tmp_path, "other")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from surroflow import SurroflowError
-from surroflow.forecast.models import (BLOWUP, Climatology, Persistence, forecaster_from_dataset,
-                                       forecaster_to_dataset, kinds, make_forecaster, polynomial_features)
+from surroflow.forecast import BLOWUP, Climatology, Persistence, kinds, make_forecaster, polynomial_features
+from surroflow.surrogates.state import from_dataset, to_dataset
 from surroflow.io import open_dataset, write_dataset
 from surroflow.simulators.chaos import Lorenz63
 
@@ -49,8 +49,8 @@ def test_common_api_and_netcdf_round_trip(kind, l63, tmp_path):
     roll = model.rollout(hist, 25)
     assert roll.shape == (2, 25, 3) and np.all(np.isfinite(roll))
     np.testing.assert_allclose(model.predict_step(hist), roll[:, 0], rtol=1e-5, atol=1e-6)
-    path = write_dataset(forecaster_to_dataset(model, {"stage": "train_forecaster"}), tmp_path / "m.nc")
-    back = forecaster_from_dataset(open_dataset(path))
+    path = write_dataset(to_dataset(model, {"stage": "train_forecaster"}), tmp_path / "m.nc")
+    back = from_dataset(open_dataset(path))
     assert type(back) is type(model) and back.get_params() == model.get_params()
     np.testing.assert_allclose(back.rollout(hist, 25), roll, rtol=1e-6, atol=1e-6)
 

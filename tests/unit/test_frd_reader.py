@@ -119,7 +119,7 @@ def _bar_input(force: float, plastic: tuple[float, float] | None, nx: int = 10, 
     if plastic is not None:
         sy, h = plastic
         lines += ["*PLASTIC", f"{sy}, 0.0", f"{sy + h}, 1.0"]
-    lines += [f"*SOLID SECTION, ELSET=EALL, MATERIAL=STEEL", f"{THICK}",
+    lines += ["*SOLID SECTION, ELSET=EALL, MATERIAL=STEEL", f"{THICK}",
               "*TIME POINTS, NAME=OUT, GENERATE", "0.1, 1.0, 0.1",
               "*STEP, INC=1000", "*STATIC", "0.1, 1.0, 1e-6, 0.1", "*CLOAD"]
     lines += [f"{n + 1}, 1, {float(force * s)!r}" for n, s in zip(right, share)]

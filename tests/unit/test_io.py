@@ -45,8 +45,16 @@ def test_garbage_and_missing_file(tmp_path):
 
 def test_wrong_stage_and_missing_variable(tmp_path):
     p = write_dataset(_ds(), tmp_path / "a.nc")
-    with pytest.raises(SurroflowError, match="expected a 'reduce' artifact"):
-        open_dataset(p, stage="reduce")
+    with pytest.raises(SurroflowError, match="expected a 'fit_pod' artifact, found stage 'test'"):
+        open_dataset(p, stage="fit_pod")
+
+
+def test_one_of_several_stages(tmp_path):
+    """Generate data come from collect_batches or import_files: either is accepted."""
+    p = write_dataset(_ds(), tmp_path / "a.nc")     # stage 'test'
+    assert open_dataset(p, stage=("collect_batches", "test"))["u"].shape == _ds()["u"].shape
+    with pytest.raises(SurroflowError, match="expected a 'collect_batches' or 'import_files' artifact, found stage 'test'"):
+        open_dataset(p, stage=("collect_batches", "import_files"))
     with pytest.raises(SurroflowError, match="missing variables.*'v'"):
         open_dataset(p, required=("v",))
 

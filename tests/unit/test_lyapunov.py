@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from surroflow import SurroflowError
-from surroflow.dynamics import kaplan_yorke_dimension, lyapunov_spectrum
+from surroflow.dynamics import kaplan_yorke_dimension, lyapunov_attrs, lyapunov_spectrum
 from surroflow.simulators.chaos import KuramotoSivashinsky, Lorenz63, Lorenz96
 
 
@@ -59,9 +59,9 @@ def test_kuramoto_sivashinsky_leading_exponent():
     assert res.lyapunov_time == pytest.approx(1 / res.leading)
 
 
-def test_by_name_and_errors():
-    res = lyapunov_spectrum("lorenz63", 1, t_total=5.0, n_traj=2, settings={"rho": 28.0})
-    assert np.isfinite(res.leading)
+def test_errors():
+    with pytest.raises(SurroflowError, match="TangentSystem"):
+        lyapunov_spectrum("lorenz63")                  # dynamics resolves no simulator names
     with pytest.raises(SurroflowError, match="n_exponents"):
         lyapunov_spectrum(Lorenz63(), n_exponents=4)
     with pytest.raises(SurroflowError, match="TangentSystem"):
@@ -76,6 +76,36 @@ def test_kaplan_yorke():
 
 def test_computed_exponent_for_untabulated_settings():
     sim = Lorenz96(N=10, F=8.0)          # not tabulated: computed once by Benettin/QR, then cached
-    lam, source = sim.lyapunov_exponent()
-    assert "computed" in source and 0.5 < lam < 3.0
-    assert sim.attrs()["lyapunov_time"] == pytest.approx(1 / lam)
+    assert sim.published_exponent() is None
+    attrs = lyapunov_attrs(sim)
+    lam = attrs["lyapunov_exponent"]
+    assert "computed" in attrs["lyapunov_source"] and attrs["lyapunov_time"] == pytest.approx(1 / lam)
+    independent = lyapunov_spectrum(Lorenz96(N=10, F=8.0), 1, t_total=50.0, n_traj=8, seed=99).leading
+    assert lam == pytest.approx(independent, rel=0.10)
+    assert lyapunov_attrs(Lorenz96(N=10, F=8.0)) == attrs          # cached per class and settings
+
+
+def test_lyapunov_attrs_of_a_non_chaotic_simulator_are_empty():
+    from surroflow.simulators.burgers import Burgers1D
+    assert lyapunov_attrs(Burgers1D()) == {}
+    assert lyapunov_attrs(object()) == {}
+
+
+def test_a_non_chaotic_tangent_system_is_refused():
+    class Decay:                         # x' = -x: exponent -1 < 0, no Lyapunov time
+        name, dim, dt, settings = "decay", 1, 0.01, {}
+
+        def random_states(self, n, rng):
+            return rng.normal(size=(n, 1))
+
+        def step(self, x, dt=None):
+            return x * (1 - (dt or self.dt))
+
+        def tangent_step(self, x, V, dt=None):
+            return self.step(x, dt), V * (1 - (dt or self.dt))
+
+        def published_exponent(self):
+            return None
+
+    with pytest.raises(SurroflowError, match="not positive"):
+        lyapunov_attrs(Decay())

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from scipy.linalg import subspace_angles
 
+from surroflow import SurroflowError
 from surroflow.reduction.pod import POD, choose_rank
 from surroflow.snapshots import grid_weights
 
@@ -49,8 +50,54 @@ def test_energy_rank_selection_and_signs():
     np.testing.assert_allclose(a, b, atol=1e-8)  # deterministic signs
 
 
+def test_energy_is_relative_to_the_full_spectrum_for_every_method():
+    X = _data(200, 120) + 1e-6 * np.random.default_rng(3).standard_normal((200, 120))
+    exact = POD(method="exact", energy=None).fit(X)
+    total = np.sum((X - X.mean(axis=0)) ** 2)
+    for method in ("exact", "tsqr", "randomized"):
+        pod = POD(method=method, rank=5, energy=None).fit(X)
+        np.testing.assert_allclose(pod.energy_[:5], exact.energy_[:5], rtol=1e-8)
+        np.testing.assert_allclose(pod.energy_[4], np.sum(exact.singular_values_[:5] ** 2) / total, rtol=1e-8)
+
+
+def test_constructor_defaults_equal_the_schema_defaults():
+    import inspect
+
+    from surroflow.config import load_schema
+    from surroflow.reduction.local import LocalPOD
+    schema = load_schema()
+    red = schema["$defs"]["reduction"]["properties"]
+    clus = schema["$defs"]["clustering"]["properties"]
+
+    def defaults(cls):
+        return {k: p.default for k, p in inspect.signature(cls).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+
+    pod = defaults(POD)
+    pod_keys = {"method": "method", "rank": "rank", "energy": "energy", "oversampling": "oversampling",
+                "power_iterations": "power_iterations", "random_state": "seed", "chunk_snapshots": "chunk_snapshots"}
+    for arg, key in pod_keys.items():
+        assert pod[arg] == red[key]["default"], (arg, key)
+    local = defaults(LocalPOD)
+    local_keys = {"dissimilarity": clus["dissimilarity"], "overlap": clus["overlap"], "rank": clus["local_rank"],
+                  "tolerance": clus["tolerance"], "selector": clus["selector"], "random_state": clus["seed"],
+                  "minibatch_threshold": clus["minibatch_threshold"], "energy": red["energy"],
+                  "method": red["method"]}
+    for arg, sub in local_keys.items():
+        assert local[arg] == sub["default"], arg
+    assert "n_clusters" not in local           # required: 'auto' is resolved by the criterion
+
+
 def test_non_finite_snapshots_are_refused():
     X = _data()
     X[3, 4] = np.nan
-    with pytest.raises(Exception, match="non-finite"):
+    with pytest.raises(SurroflowError, match="non-finite"):
         POD().fit(X)
+
+
+def test_bad_method_and_weights_are_named():
+    X = _data()
+    with pytest.raises(SurroflowError, match="reduction.method='qr' is not allowed"):
+        POD(method="qr").fit(X)
+    with pytest.raises(SurroflowError, match="weights must be positive"):
+        POD().fit(X, weights=-np.ones(X.shape[1]))

@@ -1,6 +1,7 @@
-"""POD backends: exact/TSQR agreement with numpy's SVD, randomized accuracy and seeding,
-weighted inner products on non-uniform grids, deterministic signs, streaming (out-of-core)
-POD equal to the in-memory one, and the file-level entry point."""
+"""POD backends (reduction.linalg, reduction.streaming): exact/TSQR agreement with numpy's
+SVD, randomized accuracy and seeding, weighted inner products on non-uniform grids,
+deterministic signs, streaming (out-of-core) POD equal to the in-memory one, and the
+file-level entry point with its choice of in-memory or streaming fit."""
 from __future__ import annotations
 
 import tracemalloc
@@ -11,10 +12,10 @@ import pytest
 import xarray as xr
 from scipy.linalg import subspace_angles
 
-from surroflow import SurroflowError
+from surroflow import SurroflowError, snapshots
 from surroflow.io import open_dataset, write_dataset
-from surroflow import snapshots
-from surroflow.reduction import backends
+from surroflow.reduction import linalg, streaming
+from surroflow.reduction.files import choose_fit_mode, fit_pod_file
 from surroflow.reduction.pod import POD
 from surroflow.simulators.advection import solve_spectral
 
@@ -55,7 +56,7 @@ def test_agrees_with_numpy_svd_on_random_data(rng, shape, method):
     X = rng.standard_normal(shape) + 3.0
     sw = np.sqrt(rng.uniform(0.5, 2.0, shape[1]))
     mean0, s0, vt0 = reference(X, sw)
-    mean, s, vt = backends.svd(X, sw, method=method, chunk_rows=128)
+    mean, s, vt = linalg.svd(X, sw, method=method, chunk_rows=128)
     np.testing.assert_allclose(mean, mean0, rtol=0, atol=1e-13)
     k = min(shape) - (shape[0] <= shape[1])   # a centred wide matrix has rank m - 1
     assert np.max(np.abs(s[:k] - s0[:k]) / s0[:k]) < 1e-10
@@ -71,7 +72,7 @@ def test_agrees_with_numpy_svd_on_simulation_data(method, transpose):
     X = X[:, ::1] if not transpose else X[:60].repeat(4, axis=1)   # tall 252x128 / wide 60x512
     sw = np.sqrt(np.full(X.shape[1], 1.0 / X.shape[1]))
     _, s0, vt0 = reference(X, sw)
-    _, s, vt = backends.svd(X, sw, method=method, chunk_rows=64)
+    _, s, vt = linalg.svd(X, sw, method=method, chunk_rows=64)
     big = s0 >= 1e-5 * s0[0]
     assert np.max(np.abs(s[:s0.size][big] - s0[big]) / s0[big]) < 1e-10
     assert np.max(np.abs(s[:s0.size] - s0)) < 1e-10 * s0[0]
@@ -83,11 +84,11 @@ def test_agrees_with_numpy_svd_on_simulation_data(method, transpose):
 def test_tsqr_accepts_lazy_dask_arrays(rng):
     X = rng.standard_normal((800, 40))
     sw = np.ones(40)
-    ref = backends.svd(X, sw, method="tsqr", chunk_rows=100)
-    lazy = backends.svd(da.from_array(X, chunks=(100, 20)), sw, method="tsqr")
+    ref = linalg.svd(X, sw, method="tsqr", chunk_rows=100)
+    lazy = linalg.svd(da.from_array(X, chunks=(100, 20)), sw, method="tsqr")
     for a, b in zip(ref[:2], lazy[:2]):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-    wide = backends.svd(da.from_array(X.T.copy(), chunks=(20, 100)), sw[:1].repeat(800), method="tsqr")
+    wide = linalg.svd(da.from_array(X.T.copy(), chunks=(20, 100)), sw[:1].repeat(800), method="tsqr")
     np.testing.assert_allclose(wide[1][:39], reference(X.T, np.ones(800))[1][:39], rtol=1e-11)
 
 
@@ -112,7 +113,7 @@ def test_randomized_matches_exact_on_decaying_spectrum(rng, shape):
     X = low_rank(rng, *shape)
     sw = np.ones(shape[1])
     _, s0, vt0 = reference(X, sw)
-    _, s, vt = backends.svd(X, sw, method="randomized", rank=10, oversampling=10, power_iterations=2,
+    _, s, vt = linalg.svd(X, sw, method="randomized", rank=10, oversampling=10, power_iterations=2,
                             random_state=0)
     assert s.shape == (10,) and vt.shape == (10, shape[1])
     np.testing.assert_allclose(s, s0[:10], rtol=1e-9)
@@ -124,16 +125,16 @@ def test_randomized_captured_energy_matches_scikit_learn(rng):
     X = low_rank(rng, 3000, 200, r=60, noise=1e-4)
     total = float(np.sum(X ** 2))
     _, s_sk, _ = randomized_svd(X, 20, n_oversamples=10, n_iter=4, random_state=0)
-    _, s, _ = backends.svd(X, np.ones(200), method="randomized", center=False, rank=20,
+    _, s, _ = linalg.svd(X, np.ones(200), method="randomized", center=False, rank=20,
                            oversampling=10, power_iterations=4, random_state=0)
     assert abs(np.sum(s ** 2) / total - np.sum(s_sk ** 2) / total) < 1e-6
 
 
 def test_randomized_is_seeded(rng):
     X = low_rank(rng, 500, 80, noise=1e-2)
-    a = backends.svd(X, np.ones(80), method="randomized", rank=8, random_state=7)
-    b = backends.svd(X, np.ones(80), method="randomized", rank=8, random_state=7)
-    c = backends.svd(X, np.ones(80), method="randomized", rank=8, random_state=8, power_iterations=0)
+    a = linalg.svd(X, np.ones(80), method="randomized", rank=8, random_state=7)
+    b = linalg.svd(X, np.ones(80), method="randomized", rank=8, random_state=7)
+    c = linalg.svd(X, np.ones(80), method="randomized", rank=8, random_state=8, power_iterations=0)
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
     assert not np.array_equal(a[2], c[2])
@@ -141,8 +142,8 @@ def test_randomized_is_seeded(rng):
 
 def test_randomized_without_rank_reaches_energy_of_the_full_spectrum(rng):
     X = low_rank(rng, 600, 300, r=60, noise=1e-3)
-    pod = backends.fit_pod(X, None, method="randomized", rank=None, energy=0.999, random_state=0)
-    exact = backends.fit_pod(X, None, method="exact", rank=None, energy=0.999)
+    pod = POD(method="randomized", rank=None, energy=0.999, random_state=0).fit(X)
+    exact = POD(method="exact", rank=None, energy=0.999).fit(X)
     assert pod.n_modes_ == exact.n_modes_
     # energy is relative to the whole ||A||_F^2, not to the computed part of the spectrum
     np.testing.assert_allclose(pod.energy_[pod.n_modes_ - 1], exact.energy_[exact.n_modes_ - 1], rtol=1e-8)
@@ -151,7 +152,7 @@ def test_randomized_without_rank_reaches_energy_of_the_full_spectrum(rng):
 def test_randomized_dask_input(rng):
     X = low_rank(rng, 1200, 60)
     _, s0, _ = reference(X, np.ones(60))
-    _, s, vt = backends.svd(da.from_array(X, chunks=(300, 60)), np.ones(60), method="randomized",
+    _, s, vt = linalg.svd(da.from_array(X, chunks=(300, 60)), np.ones(60), method="randomized",
                             rank=8, random_state=0)
     np.testing.assert_allclose(s, s0[:8], rtol=1e-8)
 
@@ -205,8 +206,19 @@ def test_signs_are_deterministic(rng, method):
     a = POD(method=method, rank=5, energy=None).fit(X)
     b = POD(method=method, rank=5, energy=None).fit(X[perm])
     np.testing.assert_allclose(a.modes_, b.modes_, atol=1e-8)
-    peak = a.modes_[np.arange(5), np.argmax(np.abs(a.modes_), axis=1)]
-    assert np.all(peak > 0)
+    big = np.abs(a.modes_) >= 0.5 * np.abs(a.modes_).max(axis=1, keepdims=True)
+    first = a.modes_[np.arange(5), np.argmax(big, axis=1)]
+    assert np.all(first > 0)
+
+
+def test_signs_survive_equal_and_opposite_peaks():
+    x = np.arange(64) / 64
+    mode = np.sin(2 * np.pi * x)                    # peaks +1 and -1 of equal magnitude
+    for eps in (1e-13, -1e-13):
+        m = mode.copy()
+        m[48] -= eps                                # rounding decides which peak is larger
+        np.testing.assert_allclose(linalg.sign_fix(m[None]), mode[None], atol=1e-12)
+        np.testing.assert_allclose(linalg.sign_fix(-m[None]), mode[None], atol=1e-12)
 
 
 def test_bad_inputs_are_reported(rng):
@@ -214,11 +226,11 @@ def test_bad_inputs_are_reported(rng):
     X[3, 2] = np.nan
     for method in ("exact", "tsqr", "randomized"):
         with pytest.raises(SurroflowError, match="non-finite"):
-            backends.svd(X, np.ones(5), method=method, rank=2)
+            linalg.svd(X, np.ones(5), method=method, rank=2)
     with pytest.raises(SurroflowError, match="not allowed"):
-        backends.svd(X, np.ones(5), method="lanczos")
+        linalg.svd(X, np.ones(5), method="lanczos")
     with pytest.raises(SurroflowError, match="sqrt-weights"):
-        backends.svd(np.ones((4, 5)), -np.ones(5))
+        linalg.svd(np.ones((4, 5)), -np.ones(5))
 
 
 # ------------------------------------------------------------------ streaming
@@ -235,7 +247,7 @@ def snapshot_file(path, n_samples=30, n_time=20, n_x=150, flagged=(4,), seed=0) 
     ds = xr.Dataset({"u": (("sample", "time", "x"), u, {"units": "K"}), "status": ("sample", status),
                      "design": (("sample", "parameter"), c[:, None])},
                     coords={"x": x, "time": t, "parameter": ["c"]},
-                    attrs={"time_dim": "time", "stage": "generate"})
+                    attrs={"time_dim": "time", "stage": "collect_batches"})
     write_dataset(ds, path)
     return ds
 
@@ -248,7 +260,7 @@ def test_streaming_equals_in_memory(tmp_path, mode, block):
     assert X.shape == (29 * 20, 150)
     w = snapshots.space_weights(ds, "u", "quadrature")
     mean0, s0, vt0 = reference(X, np.sqrt(w))
-    mean, s, vt, plan = backends.streaming_pod(path, "u", "quadrature", rank=12, memory_budget_bytes=2 ** 31,
+    mean, s, vt, plan = streaming.streaming_pod(path, "u", "quadrature", rank=12, memory_budget_bytes=2 ** 31,
                                                mode=mode, block=block, return_plan=True)
     assert plan.mode == mode and plan.n_blocks > 3
     np.testing.assert_allclose(mean, mean0, atol=1e-12)
@@ -265,7 +277,7 @@ def test_streaming_wide_data_and_memory(tmp_path):
     del ds
     tracemalloc.start()
     try:
-        mean, s, vt = backends.streaming_pod(path, "u", None, rank=5, memory_budget_bytes=2 ** 31, block=1000)
+        mean, s, vt = streaming.streaming_pod(path, "u", None, rank=5, memory_budget_bytes=2 ** 31, block=1000)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -276,31 +288,65 @@ def test_streaming_wide_data_and_memory(tmp_path):
 
 
 def test_plan_respects_the_budget_and_refuses_impossible_ones():
-    plan = backends.plan_blocks(n_rows=200_000, n_space=2000, n_time=100, n_samples=2000, space_shape=(2000,),
+    plan = streaming.plan_blocks(n_rows=200_000, n_space=2000, n_time=100, n_samples=2000, space_shape=(2000,),
                                 budget_bytes=1.0e9, baseline_bytes=2.0e8)
     assert plan.mode == "rows" and plan.estimated_peak_bytes <= 1.0e9 and plan.n_blocks > 1
-    wide = backends.plan_blocks(n_rows=2000, n_space=200_000, n_time=100, n_samples=20, space_shape=(200_000,),
+    wide = streaming.plan_blocks(n_rows=2000, n_space=200_000, n_time=100, n_samples=20, space_shape=(200_000,),
                                 budget_bytes=1.0e9, baseline_bytes=2.0e8, rank=50)
     assert wide.mode == "columns" and wide.estimated_peak_bytes <= 1.0e9
     with pytest.raises(SurroflowError, match="too small"):
-        backends.plan_blocks(n_rows=200_000, n_space=20_000, n_time=100, n_samples=2000,
+        streaming.plan_blocks(n_rows=200_000, n_space=20_000, n_time=100, n_samples=2000,
                              space_shape=(20_000,), budget_bytes=1.0e9, mode="rows")
 
 
 def test_pod_file_in_memory_and_streaming_agree(tmp_path):
     path = tmp_path / "snap.nc"
     snapshot_file(path, n_samples=40, n_time=50, n_x=400)     # 6.2 MB: in memory needs ~3x that
-    a = backends.pod_file(path, "u", tmp_path / "a.nc", method="tsqr", rank=6)
-    budget_mb = (backends.rss_bytes() + 58 * 2 ** 20) / 2 ** 20           # forces streaming
-    b = backends.pod_file(path, "u", tmp_path / "b.nc", method="exact", rank=6, memory_budget_mb=budget_mb)
+    a = fit_pod_file(path, tmp_path / "a.nc", "u", POD(method="tsqr", rank=6))
+    budget_mb = (streaming.rss_bytes() + 58 * 2 ** 20) / 2 ** 20           # forces streaming
+    b = fit_pod_file(path, tmp_path / "b.nc", "u", POD(method="exact", rank=6), memory_budget_mb=budget_mb)
     da_, db = open_dataset(a), open_dataset(b)
     assert da_.attrs["fit_mode"] == "in_memory" and db.attrs["fit_mode"] == "streaming"
     assert da_.sizes["mode"] == 6 and da_["modes"].dims == ("mode", "x")
     xr.testing.assert_allclose(da_[["modes", "mean", "weights"]], db[["modes", "mean", "weights"]], atol=1e-8)
     np.testing.assert_allclose(da_["singular_values"].values, db["singular_values"].values, rtol=1e-10)
+    np.testing.assert_allclose(da_["energy"].values, db["energy"].values, rtol=1e-12)
+    assert float(da_["train_projection_error"]) == pytest.approx(float(db["train_projection_error"]), rel=1e-8)
     pod = POD.from_dataset(db)
+    assert pod.fit_mode_ == "streaming"
     Y = pod.mean_ + np.array([[1.0, -2.0, 0.5, 0.0, 3.0, 1.0]]) @ pod.modes_
     np.testing.assert_allclose(pod.project(Y), Y, atol=1e-10)
+
+
+def test_train_projection_error_matches_the_projection(tmp_path):
+    path = tmp_path / "snap.nc"
+    ds = snapshot_file(path, n_samples=10, n_time=8, n_x=60)
+    out = open_dataset(fit_pod_file(path, tmp_path / "b.nc", "u", POD(rank=4, energy=None)))
+    pod = POD.from_dataset(out)
+    X = snapshots.snapshot_matrix(ds, "u")
+    ref = np.sqrt(np.sum(pod.norm(X - pod.project(X)) ** 2) / np.sum(pod.norm(X) ** 2))
+    assert float(out["train_projection_error"]) == pytest.approx(ref, rel=1e-8)
+
+
+def test_fit_mode_follows_the_budget_and_the_job_memory():
+    n_rows, n_space = 10_000, 1_000                       # 76 MiB
+    assert choose_fit_mode(n_rows, n_space, "exact", None, None) == ("in_memory", None)
+    assert choose_fit_mode(n_rows, n_space, "exact", 1000, None)[0] == "in_memory"
+    # 3 x 76 MiB + 48 MiB margin > 250 MiB > 2 x 76 MiB + 48 MiB
+    assert choose_fit_mode(n_rows, n_space, "exact", 250, None)[0] == "streaming"
+    assert choose_fit_mode(n_rows, n_space, "tsqr", 250, None)[0] == "in_memory"
+    assert choose_fit_mode(n_rows, n_space, "exact", None, 200) == ("streaming", 200 * 2 ** 20)   # the job's memory
+    assert choose_fit_mode(n_rows, n_space, "exact", 1000, 200)[0] == "streaming"     # the smaller limit
+    assert choose_fit_mode(10, 10, "streaming", 1000, None)[0] == "streaming"
+    with pytest.raises(SurroflowError, match="memory_budget_mb"):
+        choose_fit_mode(10, 10, "streaming", None, None)
+
+
+def test_streaming_method_in_memory_is_tsqr(rng):
+    X = rng.standard_normal((300, 40))
+    a = POD(method="streaming", rank=5).fit(X)
+    b = POD(method="tsqr", rank=5).fit(X)
+    np.testing.assert_allclose(a.modes_, b.modes_, atol=1e-12)
 
 
 @pytest.mark.parametrize("method", ["tsqr", "randomized"])
@@ -311,7 +357,39 @@ def test_lazy_dask_array_from_netcdf(tmp_path, method):
     assert isinstance(X, da.Array) and X.shape == (29 * 20, 150) and X.numblocks[0] > 4
     w = snapshots.space_weights(ds, "u", "quadrature")
     _, s0, vt0 = reference(snapshots.snapshot_matrix(ds, "u"), np.sqrt(w))
-    _, s, vt = backends.svd(X, np.sqrt(w), method=method, rank=8, power_iterations=4)
+    _, s, vt = linalg.svd(X, np.sqrt(w), method=method, rank=8, power_iterations=4)
     np.testing.assert_allclose(s[:8], s0[:8], rtol=1e-9 if method == "tsqr" else 1e-3)
-    out = backends.pod_file(path, "u", tmp_path / "lazy.nc", method="tsqr", rank=5, lazy=True)
-    assert open_dataset(out).attrs["fit_mode"] == "lazy_dask"
+    pod = POD(method=method, rank=8, power_iterations=4).fit(X, w)
+    np.testing.assert_allclose(pod.singular_values_[:8], s0[:8], rtol=1e-9 if method == "tsqr" else 1e-3)
+
+
+def test_fit_pod_stage_streams_under_a_small_memory_budget(tmp_path):
+    from surroflow.config import fill_defaults, load_schema
+    from surroflow.stages import StageContext, fit_pod
+
+    path = tmp_path / "train.nc"
+    ds = snapshot_file(path, n_samples=40, n_time=100, n_x=400)     # 12 MiB of snapshots
+    schema = load_schema()
+
+    def ctx(**reduction):
+        red = fill_defaults({"rank": 6, **reduction}, schema["$defs"]["reduction"], schema)
+        return StageContext(stage="fit_pod", study="s", section={"task": "parametric", "reduction": red},
+                            wildcards={"study": "s", "variable": "u"})
+
+    # in memory needs ~3 x 12 + 48 MiB on top of the process, streaming ~58 MiB
+    budget_mb = (streaming.rss_bytes() + 72 * 2 ** 20) / 2 ** 20
+    fit_pod.run({"train": str(path)}, {"basis": str(tmp_path / "stream.nc")}, ctx(memory_budget_mb=budget_mb))
+    fit_pod.run({"train": str(path)}, {"basis": str(tmp_path / "memory.nc")}, ctx())
+    s, m = open_dataset(tmp_path / "stream.nc", stage="fit_pod"), open_dataset(tmp_path / "memory.nc", stage="fit_pod")
+    assert s.attrs["fit_mode"] == "streaming" and m.attrs["fit_mode"] == "in_memory"
+    assert s.attrs["memory_budget_mb"] == pytest.approx(budget_mb) and s.attrs["study"] == "s"
+    xr.testing.assert_allclose(s[["modes", "mean", "weights", "energy"]], m[["modes", "mean", "weights", "energy"]],
+                               atol=1e-9)
+    np.testing.assert_allclose(s["singular_values"].values, m["singular_values"].values, rtol=1e-10)
+    # the weights are those of the snapshots module (quadrature of the x coordinate)
+    np.testing.assert_allclose(s["weights"].values, snapshots.space_weights(ds, "u", "quadrature"))
+    # the job's memory alone also sends the fit out of core
+    auto = ctx()
+    auto.mem_mb = int(budget_mb)
+    fit_pod.run({"train": str(path)}, {"basis": str(tmp_path / "auto.nc")}, auto)
+    assert open_dataset(tmp_path / "auto.nc").attrs["fit_mode"] == "streaming"

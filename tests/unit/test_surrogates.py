@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from surroflow import SurroflowError
 from surroflow.surrogates import kinds, make_surrogate, surrogate_class
-from surroflow.surrogates.io import load_surrogate, save_surrogate, surrogate_to_dataset
+from surroflow.surrogates.state import load, save, to_dataset
 
 N_TRAIN, N_TEST = 300, 200
 LOW, HIGH = np.array([0.0, -1.0, 0.0]), np.array([np.pi, 1.0, 2.0])
@@ -129,8 +129,8 @@ def test_netcdf_round_trip(kind, fitted, data, tmp_path):
     model = fitted[kind][0]
     _, (Xt, _) = data
     path = tmp_path / f"{kind}.nc"
-    save_surrogate(model, path, attrs={"note": "test"})
-    loaded = load_surrogate(path)
+    save(model, path, attrs={"note": "test"})
+    loaded = load(path)
     assert type(loaded) is type(model)
     assert loaded.get_params() == json.loads(json.dumps(model.get_params()))
     np.testing.assert_allclose(loaded.predict(Xt), model.predict(Xt), rtol=0, atol=1e-10)
@@ -256,8 +256,8 @@ def test_mlp_lbfgs_float64_no_validation(data, tmp_path):
                            max_epochs=300, random_state=3).fit(X, Y)
     assert rel_error(model.predict(Xt), Yt) < 0.08
     assert np.all(np.isnan(model.val_loss_))
-    save_surrogate(model, tmp_path / "lbfgs.nc")
-    np.testing.assert_array_equal(load_surrogate(tmp_path / "lbfgs.nc").predict(Xt), model.predict(Xt))
+    save(model, tmp_path / "lbfgs.nc")
+    np.testing.assert_array_equal(load(tmp_path / "lbfgs.nc").predict(Xt), model.predict(Xt))
 
 
 def test_mlp_leaves_global_torch_rng_alone(data):
@@ -293,8 +293,8 @@ def test_mlp_cuda_matches_cpu(fitted, data, tmp_path):
     assert rel_error(pred_gpu, Yt) < CASES["mlp"][1]
     # different kernels, different rounding: trajectories differ, the fitted maps agree loosely
     np.testing.assert_allclose(pred_gpu, fitted["mlp"][0].predict(Xt), rtol=0, atol=0.1 * Yt.std(axis=0).max())
-    save_surrogate(gpu, tmp_path / "gpu.nc")
-    loaded = load_surrogate(tmp_path / "gpu.nc")
+    save(gpu, tmp_path / "gpu.nc")
+    loaded = load(tmp_path / "gpu.nc")
     assert loaded.device_.startswith("cuda")
     np.testing.assert_allclose(loaded.predict(Xt), pred_gpu, rtol=1e-6, atol=1e-6)
-    assert surrogate_to_dataset(gpu)["state__net__0__weight"].dtype == np.float32
+    assert to_dataset(gpu)["state__net__0__weight"].dtype == np.float32

@@ -1,7 +1,10 @@
-"""End-to-end: snakemake on tests/config/tiny.yaml in a temporary directory."""
+"""End-to-end: snakemake on tests/config/tiny.yaml (parametric) and tests/config/forecast.yaml
+(forecast) in a temporary directory; the report, provenance, --configfile and --lint."""
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -9,26 +12,30 @@ import pytest
 
 from surroflow.io import STATUS_OK, open_dataset
 
-from .helpers import ROOT, load_yaml, snakemake
+from ..snakemake_runner import ROOT, job_counts, load_yaml, snakemake, write_config
 
 pytestmark = pytest.mark.slow
 
 TINY = load_yaml(ROOT / "tests" / "config" / "tiny.yaml")
+FORECAST = load_yaml(ROOT / "tests" / "config" / "forecast.yaml")
+#: one run with a parametric and a forecast study: both must reach the report
+BOTH = {**TINY, "studies": {**TINY["studies"], **FORECAST["studies"]}}
+GENERATED = ("collect_batches", "import_files")
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("tiny")
-    res = snakemake(work, TINY)
+    res = snakemake(work, BOTH)
     assert res.returncode == 0, res.stderr[-4000:]
-    rep = snakemake(work, TINY, "--report", "results/report.html", cores=1)
+    rep = snakemake(work, BOTH, "--report", "results/report.html", cores=1)
     assert rep.returncode == 0, rep.stderr[-3000:]
     return work
 
 
 def test_artifacts_have_named_dimensions_and_provenance(tiny_run):
     r = tiny_run / "results" / "tiny"
-    train = open_dataset(r / "generate" / "train.nc", stage="generate")
+    train = open_dataset(r / "generate" / "train.nc", stage="collect_batches")
     assert train["u"].dims == ("sample", "time", "x")
     assert train["design"].dims == ("sample", "parameter")
     assert list(train["parameter"].values) == ["nu", "amplitude"]
@@ -40,9 +47,9 @@ def test_artifacts_have_named_dimensions_and_provenance(tiny_run):
         attrs = open_dataset(path).attrs
         for key in ("surroflow_version", "git_commit", "config_sha256", "created", "stage"):
             assert key in attrs, (path, key)
-    basis = open_dataset(r / "reduce" / "u.nc", stage="reduce")
+    basis = open_dataset(r / "reduce" / "u.nc", stage="fit_pod")
     assert basis["modes"].dims == ("mode", "x")
-    assert "test_projection_error" in basis
+    assert open_dataset(r / "train" / "rbf.nc", stage="train_surrogate").attrs["model_name"] == "rbf"
     # the train/test designs do not share samples
     test = open_dataset(r / "generate" / "test.nc")
     d_tr, d_te = train["design"].values, test["design"].values
@@ -66,12 +73,83 @@ def test_summary_errors_and_speedup(tiny_run):
 
 
 def test_report_and_figures_exist(tiny_run):
-    assert (tiny_run / "results" / "report.html").stat().st_size > 10_000
-    figs = tiny_run / "results" / "tiny" / "figures"
+    report = tiny_run / "results" / "report.html"
+    assert report.stat().st_size > 10_000
+    figs = tiny_run / "results" / "tiny" / "evaluation" / "figures"
     for name in ("singular_values", "fields", "error_parameters", "error_split"):
         assert (figs / f"{name}.png").stat().st_size > 1000
-        assert (figs / f"{name}.pdf").exists()
     assert any((tiny_run / "logs" / "generate_batch").iterdir())
+
+
+def test_forecast_study_runs(tiny_run):
+    r = tiny_run / "results" / "l63"
+    s = pd.read_csv(r / "evaluation" / "summary.csv")
+    assert {"persistence", "climatology", "dmd"} <= set(s.iloc[:, 0])
+    for name in ("persistence", "climatology", "dmd"):
+        m = open_dataset(r / "train" / f"{name}.nc", stage="train_forecaster")
+        assert m.attrs["model_name"] == name
+    assert any(p.suffix == ".png" for p in (r / "evaluation" / "figures").iterdir())
+
+
+def test_report_holds_every_study_with_figures_and_summary(tiny_run):
+    """results/report.html lists each study (its category) with its summary table and every
+    figure of its evaluation folder, parametric and forecast alike."""
+    html = (tiny_run / "results" / "report.html").read_text(errors="replace")
+    for study in ("tiny", "l63"):
+        assert f"{study}/evaluation/summary.csv" in html, study
+        assert f"{study}/evaluation/summary.html" in html, study     # the table shown on the page
+        pngs = sorted((tiny_run / "results" / study / "evaluation" / "figures").glob("*.png"))
+        assert pngs, study
+        for png in pngs:
+            assert f"{study}/evaluation/figures/{png.name}" in html, png
+
+
+def test_provenance_reports_nothing_stale_after_a_clean_run(tiny_run):
+    cfg = tiny_run / "config.yaml"
+    res = subprocess.run([sys.executable, "-m", "surroflow", "provenance", "results", "--config", str(cfg)],
+                         cwd=tiny_run, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    assert ", 0 stale or unreadable" in res.stdout
+    for stage in ("make_design", "generate_batch", "collect_batches", "fit_pod", "train_surrogate",
+                  "evaluate_surrogates", "train_forecaster", "evaluate_forecast"):
+        assert f"stage={stage} " in res.stdout, stage
+
+
+def test_changed_model_makes_only_its_artifacts_stale(tiny_run, tmp_path):
+    cfg = copy.deepcopy(BOTH)
+    cfg["studies"]["tiny"]["surrogates"]["linear"]["params"]["degree"] = 2
+    path = write_config(tmp_path, cfg)
+    res = subprocess.run([sys.executable, "-m", "surroflow", "provenance", "results", "--config", str(path)],
+                         cwd=tiny_run, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1
+    stale = sorted(line.split("stale: ")[1] for line in res.stdout.splitlines() if line.startswith("  stale: "))
+    assert stale == ["results/tiny/evaluation/metrics.nc", "results/tiny/train/linear.nc"], res.stdout[-3000:]
+
+
+def test_configfile_runs_exactly_its_studies(tmp_path):
+    """--configfile replaces the built-in config/config.yaml (it is not merged into it)."""
+    res = snakemake(tmp_path, ROOT / "tests" / "config" / "tiny.yaml", "-n", cores=1)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = res.stdout + res.stderr
+    assert job_counts(out) == {"make_design": 1, "generate_batch": 3, "collect_batches": 2, "fit_pod": 1,
+                              "train_surrogate": 2, "evaluate_surrogates": 1, "all": 1}
+    for builtin in ("burgers", "lorenz63_forecast", "ks22_forecast", "pulse_local", "plate"):
+        assert f"results/{builtin}/" not in out, builtin
+    assert "results/tiny/evaluation/summary.csv" in out
+
+
+def test_builtin_config_applies_without_configfile(tmp_path):
+    res = snakemake(tmp_path, None, "-n", "--config", "results=elsewhere", cores=1)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = res.stdout + res.stderr
+    for builtin in ("burgers", "lorenz63_forecast", "pulse_local"):
+        assert f"elsewhere/{builtin}/evaluation/summary.csv" in out, builtin
+
+
+def test_lint_is_clean(tmp_path):
+    res = snakemake(tmp_path, ROOT / "tests" / "config" / "tiny.yaml", "--lint", cores=None)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    assert "Congratulations, your workflow is in a good condition!" in res.stdout + res.stderr
 
 
 def test_bad_config_fails_before_any_job(tmp_path):
@@ -124,3 +202,20 @@ def test_failure_fraction_above_limit_stops_loudly(tmp_path):
     res = snakemake(tmp_path, cfg, "--until", "collect_batches")
     assert res.returncode != 0
     assert "max_failure_fraction=0.1" in res.stdout + res.stderr
+
+
+def test_study_whose_simulator_cannot_run_here_is_skipped_with_the_reason(tmp_path):
+    (tmp_path / "h3_unavailable_sim.py").write_text(
+        "from surroflow.simulators import SimulatorUnavailable\n"
+        "from surroflow.simulators.burgers import Burgers1D\n\n\n"
+        "class Gone(Burgers1D):\n"
+        "    def __init__(self, **settings):\n"
+        "        raise SimulatorUnavailable(\"solver 'gone' is not installed\")\n")
+    cfg = copy.deepcopy(TINY)
+    cfg["studies"]["gone"] = {**copy.deepcopy(cfg["studies"]["tiny"]),
+                              "simulator": {"name": "python:h3_unavailable_sim:Gone"}}
+    res = snakemake(tmp_path / "work", cfg, "-n", cores=1, env={"PYTHONPATH": str(tmp_path)})
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert "surroflow: study 'gone' skipped: solver 'gone' is not installed" in out
+    assert "results/gone/" not in out and job_counts(out)["evaluate_surrogates"] == 1

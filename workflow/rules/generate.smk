@@ -1,14 +1,15 @@
-# generate: design of experiments, high-fidelity runs batch by batch (dask inside each job).
+# generate: design of experiments, high-fidelity runs batch by batch (dask inside each job);
+# or, for a `files` study, the existing results imported split by split.
 
 
 rule make_design:
     output:
         train=f"{RESULTS}/{{study}}/design/train.nc",
         test=f"{RESULTS}/{{study}}/design/test.nc",
+    wildcard_constraints:
+        study=SIMULATED,
     params:
-        simulator=get_simulator_section,
-        design=lambda w: study_cfg(w.study)["design"],
-        section=sections("design"),
+        section=get_section("make_design"),
         version=SURROFLOW_VERSION,
     conda:
         CONDA_ENV
@@ -25,11 +26,11 @@ rule generate_batch:
         design=f"{RESULTS}/{{study}}/design/{{split}}.nc",
     output:
         batch=f"{RESULTS}/{{study}}/generate/{{split}}/batch_{{batch}}.nc",
+    wildcard_constraints:
+        study=SIMULATED,
     params:
-        simulator=get_simulator_section,
-        batch_size=lambda w: study_cfg(w.study)["design"]["batch_size"],
+        section=get_section("generate_batch"),
         dask=config["dask"],
-        section=sections("generate_batch"),
         version=SURROFLOW_VERSION,
     threads: 2
     resources:
@@ -50,9 +51,10 @@ rule collect_batches:
         batches=get_batch_files,
     output:
         data=f"{RESULTS}/{{study}}/generate/{{split}}.nc",
+    wildcard_constraints:
+        study=SIMULATED,
     params:
-        max_failure_fraction=lambda w: study_cfg(w.study)["simulator"]["max_failure_fraction"],
-        section=sections("generate"),
+        section=get_section("collect_batches"),
         version=SURROFLOW_VERSION,
     resources:
         mem_mb=2000,
@@ -66,22 +68,18 @@ rule collect_batches:
         "../scripts/collect_batches.py"
 
 
-# Existing results (simulator `files`): the parameter table + result files are converted
-# into the generate dataset directly; the table's `split` column says train or test.
-FILES_STUDIES = [s for s, c in config["studies"].items() if c["simulator"]["name"] == "files"]
-
-
 rule import_files:
     input:
-        table=lambda w: study_cfg(w.study)["simulator"]["settings"]["table"],
+        table=get_files_table,
     output:
         data=f"{RESULTS}/{{study}}/generate/{{split}}.nc",
     wildcard_constraints:
-        study="|".join(FILES_STUDIES) or "(?!x)x",
+        study=IMPORTED,
     params:
-        settings=lambda w: study_cfg(w.study)["simulator"]["settings"],
-        section=sections("generate"),
+        section=get_section("import_files"),
         version=SURROFLOW_VERSION,
+    resources:
+        mem_mb=2000,
     conda:
         CONDA_ENV
     log:
@@ -90,6 +88,3 @@ rule import_files:
         f"{RESULTS}/{{study}}/benchmarks/import_files_{{split}}.tsv"
     script:
         "../scripts/import_files.py"
-
-
-ruleorder: import_files > collect_batches

@@ -1,17 +1,17 @@
-# reduce: POD basis per output variable from the training snapshots.
+# reduce: POD basis per output variable from the training snapshots; local bases (k-means
+# clusters, one POD each) and the projection study when a surrogate uses basis: local.
 
 
 rule fit_pod:
     input:
         train=f"{RESULTS}/{{study}}/generate/train.nc",
-        test=f"{RESULTS}/{{study}}/generate/test.nc",
     output:
         basis=f"{RESULTS}/{{study}}/reduce/{{variable}}.nc",
+    wildcard_constraints:
+        study=PARAMETRIC,
     params:
-        reduction=lambda w: study_cfg(w.study)["reduction"],
-        simulator=get_simulator_section,
+        section=get_section("fit_pod"),
         dask=config["dask"],
-        section=sections("reduce"),
         version=SURROFLOW_VERSION,
     threads: 2
     resources:
@@ -26,19 +26,22 @@ rule fit_pod:
         "../scripts/fit_pod.py"
 
 
-# local reduced-order bases (reduction.clustering): k-means clusters of the snapshots, one POD
-# per cluster; with n_clusters 'auto' the a-priori efficiency criterion picks the number.
 rule fit_local_pod:
     input:
         train=f"{RESULTS}/{{study}}/generate/train.nc",
     output:
         basis=f"{RESULTS}/{{study}}/reduce/local/{{variable}}.nc",
         criterion=f"{RESULTS}/{{study}}/reduce/criterion/{{variable}}.nc",
-        figure=report(f"{RESULTS}/{{study}}/figures/criterion_{{variable}}.png",
-                      caption="../report/criterion.rst", category="{study}", subcategory="reduction"),
+        figure=report(
+            f"{RESULTS}/{{study}}/figures/criterion_{{variable}}.png",
+            caption="../report/criterion.rst",
+            category="{study}",
+            subcategory="reduction",
+        ),
+    wildcard_constraints:
+        study=PARAMETRIC,
     params:
-        reduction=lambda w: study_cfg(w.study)["reduction"],
-        section=sections("reduce"),
+        section=get_section("fit_local_pod"),
         version=SURROFLOW_VERSION,
     threads: 1
     resources:
@@ -59,11 +62,16 @@ rule plot_projection_study:
         test=f"{RESULTS}/{{study}}/generate/test.nc",
     output:
         curves=f"{RESULTS}/{{study}}/reduce/projection_study/{{variable}}.nc",
-        figure=report(f"{RESULTS}/{{study}}/figures/projection_error_{{variable}}.png",
-                      caption="../report/projection_error.rst", category="{study}", subcategory="reduction"),
+        figure=report(
+            f"{RESULTS}/{{study}}/figures/projection_error_{{variable}}.png",
+            caption="../report/projection_error.rst",
+            category="{study}",
+            subcategory="reduction",
+        ),
+    wildcard_constraints:
+        study=PARAMETRIC,
     params:
-        reduction=lambda w: study_cfg(w.study)["reduction"],
-        section=sections("reduce"),
+        section=get_section("plot_projection_study"),
         version=SURROFLOW_VERSION,
     threads: 1
     resources:

@@ -1,4 +1,5 @@
-# train: one surrogate per configured name, on the reduced coordinates.
+# train: one surrogate per configured name on the reduced coordinates (parametric studies);
+# one forecaster per model, baselines included, on the training trajectories (forecast studies).
 
 
 rule train_surrogate:
@@ -7,9 +8,10 @@ rule train_surrogate:
         bases=get_train_bases,
     output:
         model=f"{RESULTS}/{{study}}/train/{{surrogate}}.nc",
+    wildcard_constraints:
+        study=PARAMETRIC,
     params:
-        surrogate=lambda w: study_cfg(w.study)["surrogates"][w.surrogate],
-        section=sections("train"),
+        section=get_section("train_surrogate"),
         version=SURROFLOW_VERSION,
     threads: 1
     resources:
@@ -23,3 +25,27 @@ rule train_surrogate:
         f"{RESULTS}/{{study}}/benchmarks/train_surrogate_{{surrogate}}.tsv"
     script:
         "../scripts/train_surrogate.py"
+
+
+rule train_forecaster:
+    input:
+        train=f"{RESULTS}/{{study}}/generate/train.nc",
+    output:
+        model=f"{RESULTS}/{{study}}/train/{{model}}.nc",
+    wildcard_constraints:
+        study=FORECAST,
+    params:
+        section=get_section("train_forecaster"),
+        version=SURROFLOW_VERSION,
+    threads: 1
+    resources:
+        mem_mb=4000,
+        gpu=get_forecaster_gpus,
+    conda:
+        CONDA_ENV
+    log:
+        "logs/train_forecaster/{study}_{model}.log",
+    benchmark:
+        f"{RESULTS}/{{study}}/benchmarks/train_forecaster_{{model}}.tsv"
+    script:
+        "../scripts/train_forecaster.py"

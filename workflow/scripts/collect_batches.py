@@ -1,8 +1,5 @@
-from surroflow.generate import collect_batches_file
-from surroflow.logging_utils import exit_on_error
+from surroflow.stages import run_rule
 
-with exit_on_error():
-    collect_batches_file(snakemake.input.batches, snakemake.output.data,
-                         max_failure_fraction=snakemake.params.max_failure_fraction,
-                         study=snakemake.wildcards.study, config_section=snakemake.params.section,
-                         log_file=snakemake.log[0])
+# guarded: dask workers start by spawning and must not rerun the stage
+if __name__ == "__main__":
+    run_rule(snakemake)  # noqa: F821 - injected by Snakemake

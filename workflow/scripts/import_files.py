@@ -1,5 +1,5 @@
-from surroflow.simulators.files import import_files_for_study
+from surroflow.stages import run_rule
 
-import_files_for_study(snakemake.input.table, snakemake.output.data, split=snakemake.wildcards.split,
-                       settings=snakemake.params.settings, study=snakemake.wildcards.study,
-                       config_section=snakemake.params.section, log_file=snakemake.log[0])
+# guarded: dask workers start by spawning and must not rerun the stage
+if __name__ == "__main__":
+    run_rule(snakemake)  # noqa: F821 - injected by Snakemake

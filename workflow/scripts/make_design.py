@@ -1,7 +1,5 @@
-from surroflow.generate import make_designs_files
-from surroflow.logging_utils import exit_on_error
+from surroflow.stages import run_rule
 
-with exit_on_error():
-    make_designs_files(snakemake.output.train, snakemake.output.test, snakemake.params.simulator,
-                       snakemake.params.design, study=snakemake.wildcards.study,
-                       config_section=snakemake.params.section)
+# guarded: dask workers start by spawning and must not rerun the stage
+if __name__ == "__main__":
+    run_rule(snakemake)  # noqa: F821 - injected by Snakemake

@@ -1,8 +1,5 @@
-from surroflow.logging_utils import exit_on_error
-from surroflow.reduction.stage import plot_projection_study_stage
+from surroflow.stages import run_rule
 
-with exit_on_error():
-    plot_projection_study_stage(snakemake.input.train, snakemake.input.test, snakemake.output.curves,
-                                snakemake.output.figure, variable=snakemake.wildcards.variable,
-                                reduction_cfg=snakemake.params.reduction, study=snakemake.wildcards.study,
-                                config_section=snakemake.params.section, log_file=snakemake.log[0])
+# guarded: dask workers start by spawning and must not rerun the stage
+if __name__ == "__main__":
+    run_rule(snakemake)  # noqa: F821 - injected by Snakemake

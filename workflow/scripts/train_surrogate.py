@@ -1,8 +1,5 @@
-from surroflow.logging_utils import exit_on_error
-from surroflow.surrogates.stage import train_surrogate_file
+from surroflow.stages import run_rule
 
-with exit_on_error():
-    train_surrogate_file(snakemake.input.train, snakemake.input.bases, snakemake.output.model,
-                         name=snakemake.wildcards.surrogate, surrogate_cfg=snakemake.params.surrogate,
-                         study=snakemake.wildcards.study, config_section=snakemake.params.section,
-                         n_threads=snakemake.threads, log_file=snakemake.log[0])
+# guarded: dask workers start by spawning and must not rerun the stage
+if __name__ == "__main__":
+    run_rule(snakemake)  # noqa: F821 - injected by Snakemake

@@ -13,7 +13,7 @@ steppers as data generation); the estimate is their mean and the spread gives a 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -72,10 +72,7 @@ def kaplan_yorke_dimension(exponents: np.ndarray) -> float:
     return float(j + c[j - 1] / abs(lam[j]))
 
 
-def _as_system(system: Any, settings: Mapping[str, Any] | None) -> TangentSystem:
-    if isinstance(system, str):
-        from ..simulators import get_simulator
-        system = get_simulator(system, **dict(settings or {}))
+def _as_system(system: Any) -> TangentSystem:
     for attr in ("random_states", "step", "tangent_step"):
         if not callable(getattr(system, attr, None)):
             raise SurroflowError(f"{type(system).__name__} has no {attr}(); it cannot be used for "
@@ -86,13 +83,12 @@ def _as_system(system: Any, settings: Mapping[str, Any] | None) -> TangentSystem
 def lyapunov_spectrum(system: Any, n_exponents: int = 1, t_total: float = 100.0,
                       dt: float | None = None, *, t_transient: float | None = None,
                       t_align: float | None = None, n_traj: int = 4, qr_every: int = 1,
-                      seed: int = 0, x0: np.ndarray | None = None,
-                      settings: Mapping[str, Any] | None = None, n_records: int = 50) -> LyapunovResult:
+                      seed: int = 0, x0: np.ndarray | None = None, n_records: int = 50) -> LyapunovResult:
     """The ``n_exponents`` leading Lyapunov exponents of ``system``.
 
     Parameters
     ----------
-    system : a chaos simulator instance (or its registry name, with ``settings``).
+    system : anything with the :class:`TangentSystem` methods (e.g. a chaos simulator).
     n_exponents : how many exponents (tangent vectors); at most the state dimension.
     t_total : averaging time per trajectory (model time units).
     dt : time step (default: the system's ``dt``); the estimate is that of the discrete map.
@@ -104,14 +100,14 @@ def lyapunov_spectrum(system: Any, n_exponents: int = 1, t_total: float = 100.0,
     qr_every : re-orthonormalise every this many steps.
     x0 : optional initial states ``(n_traj, dim)`` (replaces the random ones).
     """
-    sysm = _as_system(system, settings)
+    sysm = _as_system(system)
     dim = int(sysm.dim)
     p = int(n_exponents)
     if not 1 <= p <= dim:
         raise SurroflowError(f"n_exponents={n_exponents} must be between 1 and the state dimension {dim}")
     if t_total <= 0 or qr_every < 1 or n_traj < 1:
         raise SurroflowError("t_total must be > 0, qr_every >= 1 and n_traj >= 1")
-    h = float(dt if dt is not None else getattr(sysm, "dt"))
+    h = float(dt if dt is not None else sysm.dt)
     sys_settings = getattr(sysm, "settings", {}) or {}
     t_tr = float(t_transient if t_transient is not None else sys_settings.get("transient", 20.0))
     t_al = float(t_align if t_align is not None else 0.05 * t_total)

@@ -1,14 +1,48 @@
-"""The forecast task: surrogates that step a chaotic system's state forward, scored in
-Lyapunov times against persistence and climatology.
+"""The forecast task: forecasters that step a chaotic system's state forward, on the estimator
+core of :mod:`surroflow.surrogates` (one registry, family ``"forecaster"``; one NetCDF codec,
+:mod:`surroflow.surrogates.state`).
 
-Submodules: :mod:`.models` (forecasters and their NetCDF storage), :mod:`.metrics` (VPT, RMSE
-against lead time, long-horizon statistics), :mod:`.pipeline` (file-level stage functions used
-by the Snakemake scripts) and :mod:`.figures`.  Torch is imported only when a torch model is
-fitted or loaded.
+Modules: :mod:`.base` (the contract and shared numerics), :mod:`.baselines`, :mod:`.linear`,
+:mod:`.reservoir`, :mod:`.neural` (torch; imported only when a torch class is asked for) and
+:mod:`.reduced` (a forecaster in a POD basis).
 """
 from __future__ import annotations
 
-from .models import BASELINES, Forecaster, forecaster_from_dataset, forecaster_to_dataset, kinds, make_forecaster
+from typing import Any
 
-__all__ = ["BASELINES", "Forecaster", "forecaster_from_dataset", "forecaster_to_dataset", "kinds",
-           "make_forecaster"]
+from ..surrogates.registry import estimator_class, make_estimator
+from ..surrogates.registry import kinds as _kinds
+from .base import BLOWUP, Forecaster, polynomial_features, ridge_solve
+from .baselines import BASELINES, Climatology, Persistence
+from .linear import DMD, OpInf
+from .reduced import Reduced
+from .reservoir import NGRC, RandomFeatures
+
+_LAZY = {"MLPStepper": "neural", "NeuralODE": "neural"}
+
+
+def make_forecaster(kind: str, **params: Any) -> Forecaster:
+    """A forecaster of ``kind`` with hyperparameters ``params`` (unknown ones named); the
+    class defaults apply to what ``params`` leaves unset."""
+    return make_estimator(kind, params, "forecaster", seed=None)
+
+
+def forecaster_class(kind: str) -> type[Forecaster]:
+    return estimator_class(kind, "forecaster")
+
+
+def kinds() -> list[str]:
+    """The forecaster kinds."""
+    return _kinds("forecaster")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["BASELINES", "BLOWUP", "Forecaster", "make_forecaster", "forecaster_class", "kinds", "Persistence",
+           "Climatology", "DMD", "OpInf", "NGRC", "RandomFeatures", "MLPStepper", "NeuralODE", "Reduced",
+           "polynomial_features", "ridge_solve"]

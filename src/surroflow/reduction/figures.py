@@ -61,7 +61,7 @@ def plot_criterion(result: Any, png: str | Path) -> Path:
     projection tolerance against the number of clusters, with the chosen number marked, and the
     held-out projection error against basis dimension for every candidate.
 
-    ``result``: a :class:`surroflow.reduction.local.CriterionResult` (or its ``to_dataset()``).
+    ``result``: a :class:`surroflow.reduction.criterion.CriterionResult` (or its ``to_dataset()``).
     """
     if hasattr(result, "mean_rank") and not hasattr(result, "data_vars"):
         cands = np.asarray(result.candidates)

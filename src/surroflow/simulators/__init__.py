@@ -4,6 +4,12 @@ Built-in simulators are registered lazily by ``"module:Class"`` so that importin
 does not import torch, meshio or a solver adapter.  Users register their own with
 :func:`register` (a :class:`Simulator` subclass) or :func:`register_function` (a plain Python
 function), or name ``python:package.module:Class`` in the config.
+
+Layout: ``base.py`` (the interface), one module per simulator family (``burgers``,
+``advection``, ``calculix``, ``files``, ``chaos/`` with one file per system), ``process.py``
+(the process runner behind external programs) and ``external.py`` (the ``external``
+simulator).  Result-file readers live in :mod:`surroflow.readers`.  Simulators import nothing
+from the layers above them (reduction, dynamics, surrogates, evaluation, stages).
 """
 from __future__ import annotations
 
@@ -15,9 +21,9 @@ from .base import Coordinate, OutputVariable, Parameter, SampleFailure, Simulato
 _BUILTIN: dict[str, str] = {
     "burgers": "surroflow.simulators.burgers:Burgers1D",
     "advection_diffusion": "surroflow.simulators.advection:AdvectionDiffusion1D",
-    "lorenz63": "surroflow.simulators.chaos:Lorenz63",
-    "lorenz96": "surroflow.simulators.chaos:Lorenz96",
-    "kuramoto_sivashinsky": "surroflow.simulators.chaos:KuramotoSivashinsky",
+    "lorenz63": "surroflow.simulators.chaos.lorenz63:Lorenz63",
+    "lorenz96": "surroflow.simulators.chaos.lorenz96:Lorenz96",
+    "kuramoto_sivashinsky": "surroflow.simulators.chaos.kuramoto_sivashinsky:KuramotoSivashinsky",
     "calculix_plate": "surroflow.simulators.calculix:CalculixPlate",
     "external": "surroflow.simulators.external:ExternalCommand",
     "files": "surroflow.simulators.files:FilesSource",

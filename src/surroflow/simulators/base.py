@@ -138,3 +138,22 @@ class Simulator(ABC):
                 raise KeyError(f"simulator {self.name!r}: no coordinate for dimension {d!r}")
             shape.append(int(np.asarray(coords[d].values).shape[0]))
         return tuple(shape)
+
+
+def collect_outputs(raw: Mapping[str, np.ndarray], outputs: Sequence[OutputVariable],
+                    shapes: Mapping[str, tuple[int, ...]], where: str) -> dict[str, np.ndarray]:
+    """Pick the declared outputs from a reader's arrays, checking shape and finiteness."""
+    out: dict[str, np.ndarray] = {}
+    for var in outputs:
+        if var.name not in raw:
+            raise SampleFailure(f"{where}: no variable {var.name!r} in the results; found {sorted(raw)}",
+                                "failed")
+        a = np.asarray(raw[var.name], dtype=float)
+        if a.shape != tuple(shapes[var.name]):
+            raise SampleFailure(f"{where}: {var.name} has shape {a.shape}, expected "
+                                f"{tuple(shapes[var.name])} {var.dims}", "failed")
+        if not np.all(np.isfinite(a)):
+            raise SampleFailure(f"{where}: {var.name} has non-finite values", "diverged")
+        out[var.name] = a
+    return out
+

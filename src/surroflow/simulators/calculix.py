@@ -9,10 +9,10 @@ or kinematic hardening (``*PLASTIC``; the table is ``(yield_stress, 0)`` and
 ``(yield_stress + hardening_modulus * max_plastic_strain, max_plastic_strain)``).
 
 Each sample renders the packaged template ``templates/calculix_plate.inp`` with numbers only,
-runs ``ccx -i job`` through :class:`~surroflow.simulators.external.CommandRunner` (own working
-directory, timeout, retries, log kept on failure) and reads ``job.frd`` with
-:mod:`surroflow.readers.frd`.  Results are written at fixed output times (``*TIME POINTS``), so
-every sample has the same ``step`` coordinate.
+runs ``ccx -i job`` through :class:`~surroflow.simulators.process.CommandRunner` (own working
+directory, timeout, retries, log kept on failure) and reads ``job.frd`` with the ``frd``
+reader of :mod:`surroflow.readers`.  Results are written at fixed output times
+(``*TIME POINTS``), so every sample has the same ``step`` coordinate.
 
 Outputs (dims exclude ``sample``): ``displacement(step, node, component)`` in mm,
 ``von_mises(step, node)`` in MPa and ``peeq(step, node)`` (equivalent plastic strain, 1), both
@@ -32,8 +32,8 @@ import numpy as np
 
 from .. import SurroflowError
 from ..mesh import Mesh, mesh_variables, plate_with_hole
-from .base import Coordinate, OutputVariable, Parameter, SampleFailure, Simulator
-from .external import CommandRunner, collect_outputs, default_workdir_root, format_value
+from .base import Coordinate, OutputVariable, Parameter, SampleFailure, Simulator, collect_outputs
+from .process import CommandRunner, default_workdir_root, format_value
 
 INSTALL_HINT = ("install CalculiX with `apt-get install calculix-ccx` (Debian/Ubuntu; "
                 "conda-forge: `calculix`), or set simulator.settings.ccx to the path of ccx")

@@ -1,19 +1,42 @@
-"""Import existing results: a parameter table plus one result file per sample.
+"""Import existing results: a parameter table plus one result file per sample (``name: files``).
 
-For users who already ran their solver.  The table is a CSV file with a ``file`` column (paths
-relative to the CSV's folder, or absolute), one column per parameter and optionally a
-``split`` column (``train``/``test``).  Each result file is anything meshio reads (VTU, VTK,
-XDMF, Gmsh, MED, ...) with the fields as ``point_data``, or a NetCDF file in surroflow's
-layout (``node_coordinates(node, space)``, ``connectivity(cell, vertex)`` and variables with a
-``node`` dimension).
+For users who already ran their solver.  Settings (unknown keys are refused):
 
-All files must share one mesh (same node count, coordinates and connectivity) and hold every
-requested variable with the same shape; errors name the offending file (and the table row).
-:func:`import_files` writes the canonical dataset: ``design(sample, parameter)``, each
-variable ``name(sample, node[, component])``, ``status(sample)`` (all ok),
-``wall_time(sample)`` (NaN: not measured), ``node_coordinates``/``connectivity`` and a
-``source_file(sample)`` coordinate.  :class:`FilesSource` (``name: files``) exposes the same
-data through the simulator interface.
+``table`` (required)
+    a CSV file with a ``file`` column (paths relative to the CSV's folder, or absolute), one
+    column per declared parameter and optionally a ``split`` column (``train``/``test``).  Any
+    other column (a solver's own ``sample`` index, a comment) is an error naming it: only the
+    declared parameters become model inputs.
+``parameters`` (required)
+    the list of parameter columns, in the order of the model inputs.
+``variables`` (required)
+    the nodal variables to read from every file.
+``units``, ``parameter_units``
+    units of the variables and of the parameters (default ``"1"``).
+``coordinate_units``
+    units of the node coordinates (default ``"1"``).
+
+Each result file is anything meshio reads (VTU, VTK, XDMF, Gmsh, MED, ...) with the fields as
+``point_data``, or a NetCDF file in surroflow's layout (``node_coordinates(node, space)``,
+``connectivity(cell, vertex)`` and variables with a ``node`` dimension); see
+:func:`surroflow.readers.read_mesh_file`.  All files must share one mesh (same node count,
+coordinates and connectivity) and hold every requested variable with the same shape; errors
+name the offending file and table line.
+
+Which rows form the ``train`` and ``test`` splits (``design.n_train``/``n_test`` are honoured):
+
+* with a ``split`` column: the first ``n_train`` rows marked ``train`` and the first ``n_test``
+  rows marked ``test``, in table order (fewer rows than asked is an error);
+* without one: a split by sample (table row) with the seeded permutation
+  ``numpy.random.default_rng(design.seed).permutation(n_rows)``: its first ``n_train`` rows
+  train, the next ``n_test`` test (``n_train + n_test`` may not exceed the rows).
+
+:func:`files_split_dataset` builds the generate dataset of one split: ``design(sample,
+parameter)``, each variable ``name(sample, node[, component])``, ``status(sample)`` (all ok),
+``status_reason(sample)``, ``wall_time(sample)`` (NaN: no solver timings),
+``node_coordinates``/``connectivity``/``mass(node)``, and ``source_file(sample)`` and
+``table_line(sample)`` coordinates; no provenance attributes (the ``import_files`` stage adds
+them).  :meth:`FilesSource.check` finds every mistake that can be found before any job.
 """
 from __future__ import annotations
 
@@ -27,30 +50,49 @@ import numpy as np
 import xarray as xr
 
 from .. import SurroflowError
-from ..mesh import Mesh, from_meshio, mesh_variables
+from ..io import status_attrs
+from ..mesh import Mesh, mesh_variables
+from ..readers import read_mesh_file
 from .base import Coordinate, OutputVariable, Parameter, SampleFailure, Simulator
 
-NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf", ".cdf")
 RESERVED_COLUMNS = ("file", "split")
 SPLITS = ("train", "test")
 COMPONENT_NAMES = "xyz"
+SETTINGS = ("table", "parameters", "variables", "units", "coordinate_units", "parameter_units")
+REQUIRED = ("table", "parameters", "variables")
 
 
 @dataclass
 class Table:
+    """The rows of a parameter table (every row, both splits)."""
+
     path: Path
     parameters: list[str]
-    values: np.ndarray            # (n_sample, n_parameter)
+    values: np.ndarray            # (n_row, n_parameter)
     files: list[Path]
-    splits: list[str] | None
-    rows: list[int]               # 1-based line numbers in the CSV (header = line 1)
+    splits: list[str] | None      # per row, when the table has a ``split`` column
+    lines: list[int]              # 1-based line numbers in the CSV (header = line 1)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.files)
 
 
-def read_table(table_csv: str | os.PathLike[str], split: str | None = None) -> Table:
-    """Read and check the parameter table; ``split`` keeps only the rows of that split."""
+def _names(value: Any, key: str) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        raise SurroflowError(f"simulator.settings.{key}: a non-empty list of names is required")
+    names = [str(v) for v in value]
+    if len(set(names)) != len(names):
+        raise SurroflowError(f"simulator.settings.{key}: duplicate names in {names}")
+    return names
+
+
+def read_table(table_csv: str | os.PathLike[str], parameters: Sequence[str], *,
+               check_files: bool = True) -> Table:
+    """Read and check the parameter table: declared parameter columns, ``file``, optional ``split``."""
     path = Path(table_csv)
     if not path.is_file():
-        raise SurroflowError(f"{path}: parameter table not found")
+        raise SurroflowError(f"simulator.settings.table: {path} not found")
     with open(path, newline="") as fh:
         reader = csv.reader(fh)
         try:
@@ -62,28 +104,30 @@ def read_table(table_csv: str | os.PathLike[str], split: str | None = None) -> T
         raise SurroflowError(f"{path}: no 'file' column; columns: {header}")
     if len(set(header)) != len(header):
         raise SurroflowError(f"{path}: duplicate column names in {header}")
-    params = [h for h in header if h not in RESERVED_COLUMNS]
-    if not params:
-        raise SurroflowError(f"{path}: no parameter columns besides {list(RESERVED_COLUMNS)}")
-    for p in params:
-        if not p.isidentifier():
-            raise SurroflowError(f"{path}: parameter column {p!r} must be an identifier")
-    if split is not None and split not in SPLITS:
-        raise SurroflowError(f"split={split!r} is not allowed; allowed: {list(SPLITS)}")
-    if split is not None and "split" not in header:
-        raise SurroflowError(f"{path}: split={split!r} asked but the table has no 'split' column")
-    values, files, splits, rows = [], [], [], []
-    ifile = header.index("file")
+    params = list(parameters)
+    reserved = [p for p in params if p in RESERVED_COLUMNS]
+    if reserved:
+        raise SurroflowError(f"simulator.settings.parameters: {reserved} are reserved column names, "
+                             "not parameters")
+    bad_names = [p for p in params if not p.isidentifier()]
+    if bad_names:
+        raise SurroflowError(f"simulator.settings.parameters: {bad_names} must be identifiers")
+    missing = [p for p in params if p not in header]
+    if missing:
+        raise SurroflowError(f"{path}: declared parameter(s) {missing} have no column; columns: {header}")
+    unknown = [h for h in header if h not in params and h not in RESERVED_COLUMNS]
+    if unknown:
+        raise SurroflowError(f"{path}: column(s) {unknown} are neither declared parameters "
+                             f"(simulator.settings.parameters: {params}) nor 'file'/'split'; "
+                             "declare them or remove them from the table")
+    values, files, splits, lines = [], [], [], []
     for line, row in body:
         if len(row) != len(header):
             raise SurroflowError(f"{path}:{line}: {len(row)} fields, expected {len(header)} ({header})")
         rec = dict(zip(header, (c.strip() for c in row)))
-        if "split" in rec:
-            if rec["split"] not in SPLITS:
-                raise SurroflowError(f"{path}:{line}: split {rec['split']!r} is not allowed; "
-                                     f"allowed: {list(SPLITS)}")
-            if split is not None and rec["split"] != split:
-                continue
+        if "split" in rec and rec["split"] not in SPLITS:
+            raise SurroflowError(f"{path}:{line}: split {rec['split']!r} is not allowed; "
+                                 f"allowed: {list(SPLITS)}")
         vals = []
         for p in params:
             try:
@@ -93,67 +137,45 @@ def read_table(table_csv: str | os.PathLike[str], split: str | None = None) -> T
             if not np.isfinite(v):
                 raise SurroflowError(f"{path}:{line}: {p}={rec[p]!r} is not finite")
             vals.append(v)
-        f = Path(row[ifile].strip())
-        if not str(f):
+        if not rec["file"]:
             raise SurroflowError(f"{path}:{line}: empty 'file'")
+        f = Path(rec["file"])
         f = f if f.is_absolute() else path.parent / f
-        if not f.is_file():
+        if check_files and not f.is_file():
             raise SurroflowError(f"{path}:{line}: result file {f} not found")
         values.append(vals)
         files.append(f)
         splits.append(rec.get("split", ""))
-        rows.append(line)
+        lines.append(line)
     if not files:
-        raise SurroflowError(f"{path}: no samples" + (f" in split {split!r}" if split else ""))
+        raise SurroflowError(f"{path}: no samples (no data rows)")
     return Table(path, params, np.asarray(values, dtype=float), files,
-                 splits if "split" in header else None, rows)
+                 splits if "split" in header else None, lines)
+
+
+def split_rows(table: Table, design: Mapping[str, Any], split: str) -> np.ndarray:
+    """Row indices of ``split`` (see the module docstring), honouring ``n_train``/``n_test``/``seed``."""
+    if split not in SPLITS:
+        raise SurroflowError(f"split={split!r} is not allowed; allowed: {list(SPLITS)}")
+    n_train, n_test = int(design["n_train"]), int(design["n_test"])
+    want = n_train if split == "train" else n_test
+    if table.splits is not None:
+        for s, n in (("train", n_train), ("test", n_test)):
+            have = sum(1 for v in table.splits if v == s)
+            if n > have:
+                raise SurroflowError(f"design.n_{s}={n}, but {table.path} has only {have} rows with "
+                                     f"split {s!r}")
+        rows = [i for i, v in enumerate(table.splits) if v == split]
+        return np.asarray(rows[:want], dtype=int)
+    if n_train + n_test > table.n_rows:
+        raise SurroflowError(f"design.n_train + design.n_test = {n_train + n_test} exceeds the "
+                             f"{table.n_rows} rows of {table.path}")
+    perm = np.random.default_rng(int(design["seed"])).permutation(table.n_rows)
+    idx = perm[:n_train] if split == "train" else perm[n_train:n_train + n_test]
+    return np.sort(idx)
 
 
 # --------------------------------------------------------------------------- one file
-def read_result_file(path: Path, variables: Sequence[str]) -> tuple[Mesh, dict[str, np.ndarray]]:
-    """The mesh and the requested nodal variables of one result file."""
-    if path.suffix.lower() in NETCDF_SUFFIXES:
-        return _read_netcdf(path, variables)
-    import meshio
-    try:
-        m = meshio.read(path)
-    except Exception as exc:  # meshio raises many types for foreign or damaged files
-        raise SurroflowError(f"{path}: meshio cannot read it ({type(exc).__name__}: {exc})") from None
-    mesh = from_meshio(m, where=str(path))
-    out = {}
-    for name in variables:
-        if name not in m.point_data:
-            raise SurroflowError(f"{path}: no point variable {name!r}; present: {sorted(m.point_data)}")
-        out[name] = np.asarray(m.point_data[name], dtype=float)
-    return mesh, out
-
-
-def _read_netcdf(path: Path, variables: Sequence[str]) -> tuple[Mesh, dict[str, np.ndarray]]:
-    try:
-        ds = xr.open_dataset(path)
-    except Exception as exc:
-        raise SurroflowError(f"{path}: not a readable NetCDF file ({type(exc).__name__}: {exc})") from None
-    with ds:
-        for v in ("node_coordinates", "connectivity"):
-            if v not in ds.variables:
-                raise SurroflowError(f"{path}: NetCDF result files need {v!r} "
-                                     "(node_coordinates(node, space), connectivity(cell, vertex))")
-        from ..mesh import mesh_from_dataset
-        try:
-            mesh = mesh_from_dataset(ds)
-        except SurroflowError as exc:
-            raise SurroflowError(f"{path}: {exc}") from None
-        out = {}
-        for name in variables:
-            if name not in ds.variables:
-                raise SurroflowError(f"{path}: no variable {name!r}; present: {sorted(map(str, ds.data_vars))}")
-            da = ds[name]
-            if da.dims[:1] != ("node",):
-                raise SurroflowError(f"{path}: variable {name!r} has dims {da.dims}; the first must be 'node'")
-            out[name] = np.asarray(da.values, dtype=float)
-    return mesh, out
-
-
 def _same_mesh(ref: Mesh, ref_file: Path, mesh: Mesh, path: Path) -> None:
     if mesh.n_nodes != ref.n_nodes:
         raise SurroflowError(f"{path}: {mesh.n_nodes} nodes, but {ref_file} has {ref.n_nodes}; "
@@ -203,122 +225,48 @@ def _component_coords(shapes: Mapping[str, tuple[int, ...]], dims: Mapping[str, 
     return coords
 
 
-# --------------------------------------------------------------------------- the dataset
-def load_files(table_csv: str | os.PathLike[str], variables: Sequence[str], split: str | None = None,
-               ) -> tuple[Table, Mesh, dict[str, np.ndarray]]:
-    """Read every file of the table; ``{variable: (n_sample, n_node[, k])}``."""
-    variables = list(variables)
-    if not variables or len(set(variables)) != len(variables):
-        raise SurroflowError(f"variables: a non-empty list of distinct names is required, got {variables}")
-    table = read_table(table_csv, split)
-    ref_mesh: Mesh | None = None
+def _read_row(table: Table, i: int, variables: Sequence[str]) -> tuple[Mesh, dict[str, np.ndarray]]:
+    try:
+        mesh, fields = read_mesh_file(table.files[i], variables)
+    except SurroflowError as exc:
+        raise SurroflowError(f"{exc} (table {table.path}:{table.lines[i]})") from None
+    for k, v in fields.items():
+        if not v.shape or v.shape[0] != mesh.n_nodes:
+            raise SurroflowError(f"{table.files[i]}: variable {k!r} has shape {v.shape}; expected "
+                                 f"{mesh.n_nodes} nodal values")
+    return mesh, fields
+
+
+def load_files(table: Table, rows: Sequence[int], variables: Sequence[str]
+               ) -> tuple[Mesh, dict[str, np.ndarray]]:
+    """Read the files of ``rows``: the shared mesh and ``{variable: (n_row, n_node[, k])}``.
+
+    The mesh and shapes are those of the table's first row, so that both splits agree.
+    """
+    ref_mesh, first = _read_row(table, 0, variables)
     ref_file = table.files[0]
-    ref_shapes: dict[str, tuple[int, ...]] = {}
+    ref_shapes = {k: v.shape for k, v in first.items()}
     data: dict[str, list[np.ndarray]] = {v: [] for v in variables}
-    for f, line in zip(table.files, table.rows):
-        try:
-            mesh, fields = read_result_file(f, variables)
-        except SurroflowError as exc:
-            raise SurroflowError(f"{exc} (table {table.path}:{line})") from None
-        if ref_mesh is None:
-            ref_mesh = mesh
-            ref_shapes = {k: v.shape for k, v in fields.items()}
-            for k, shape in ref_shapes.items():
-                if not shape or shape[0] != mesh.n_nodes:
-                    raise SurroflowError(f"{f}: variable {k!r} has shape {shape}; expected "
-                                         f"{mesh.n_nodes} nodal values")
-        else:
-            _same_mesh(ref_mesh, ref_file, mesh, f)
-            for k, v in fields.items():
-                if v.shape != ref_shapes[k]:
-                    raise SurroflowError(f"{f}: variable {k!r} has shape {v.shape}, but {ref_file} "
-                                         f"has {ref_shapes[k]}")
+    for i in rows:
+        mesh, fields = (ref_mesh, first) if i == 0 else _read_row(table, int(i), variables)
+        f = table.files[int(i)]
+        _same_mesh(ref_mesh, ref_file, mesh, f)
         for k, v in fields.items():
+            if v.shape != ref_shapes[k]:
+                raise SurroflowError(f"{f}: variable {k!r} has shape {v.shape}, but {ref_file} "
+                                     f"has {ref_shapes[k]}")
             if not np.all(np.isfinite(v)):
                 raise SurroflowError(f"{f}: variable {k!r} has non-finite values")
             data[k].append(v)
-    assert ref_mesh is not None
-    return table, ref_mesh, {k: np.stack(v) for k, v in data.items()}
+    return ref_mesh, {k: np.stack(v) if v else np.empty((0, *ref_shapes[k])) for k, v in data.items()}
 
 
-def files_dataset(table_csv: str | os.PathLike[str], variables: Sequence[str], *,
-                  split: str | None = None, units: Mapping[str, str] | None = None,
-                  coordinate_units: str = "1", parameter_units: Mapping[str, str] | None = None,
-                  ) -> xr.Dataset:
-    """The canonical dataset of a table of result files (not written)."""
-    table, mesh, data = load_files(table_csv, variables, split)
-    units = dict(units or {})
-    parameter_units = dict(parameter_units or {})
-    unknown = sorted((set(units) - set(data)) | (set(parameter_units) - set(table.parameters)))
-    if unknown:
-        raise SurroflowError(f"units given for unknown variables or parameters: {unknown}")
-    n = len(table.files)
-    shapes = {k: v.shape[1:] for k, v in data.items()}
-    dims = _dims_for(shapes)
-    from ..io import status_attrs
-    ds = xr.Dataset(
-        {
-            "design": (("sample", "parameter"), table.values,
-                       {"long_name": "parameter values of each design point"}),
-            "status": (("sample",), np.zeros(n, dtype="i1"), status_attrs()),
-            "wall_time": (("sample",), np.full(n, np.nan),
-                          {"units": "s", "long_name": "wall-clock time of the high-fidelity run",
-                           "comment": "not measured: results imported from existing files"}),
-        },
-        coords={
-            "sample": ("sample", np.arange(n), {"long_name": "sample index"}),
-            "parameter": ("parameter", np.array(table.parameters, dtype=object)),
-            "parameter_units": ("parameter", np.array([parameter_units.get(p, "1") for p in table.parameters],
-                                                      dtype=object)),
-            "parameter_low": ("parameter", table.values.min(axis=0)),
-            "parameter_high": ("parameter", table.values.max(axis=0)),
-            "source_file": ("sample", np.array([str(f) for f in table.files], dtype=object),
-                            {"long_name": "result file of the sample"}),
-            "node": ("node", np.arange(mesh.n_nodes), {"long_name": "mesh node index"}),
-            **{d: (d, v) for d, v in _component_coords(shapes, dims).items()},
-        },
-        attrs={"source": "files", "table": str(table.path),
-               "split": split if split is not None else "all"},
-    )
-    if table.splits is not None:
-        ds = ds.assign_coords(sample_split=("sample", np.array(table.splits, dtype=object)))
-    for name, values in data.items():
-        ds[name] = (("sample", *dims[name]), values,
-                    {"units": units.get(name, "1"), "long_name": name})
-    for name, (vdims, values, attrs) in mesh_variables(mesh, units=coordinate_units).items():
-        ds[name] = (vdims, values, attrs)
-    return ds
-
-
-def import_files(table_csv: str | os.PathLike[str], variables: Sequence[str],
-                 out_nc: str | os.PathLike[str], *, split: str | None = None,
-                 units: Mapping[str, str] | None = None, coordinate_units: str = "1",
-                 parameter_units: Mapping[str, str] | None = None,
-                 study: str | None = None, config_section: Mapping[str, Any] | None = None) -> Path:
-    """Convert a table of result files into the canonical ``generate`` dataset at ``out_nc``.
-
-    Written atomically with :func:`surroflow.io.write_dataset`, with provenance attributes.
-    """
-    from ..io import provenance, write_dataset
-    ds = files_dataset(table_csv, variables, split=split, units=units,
-                       coordinate_units=coordinate_units, parameter_units=parameter_units)
-    section = dict(config_section) if config_section is not None else {
-        "table": str(table_csv), "variables": list(variables), "split": split}
-    ds.attrs.update(provenance("generate", section, study))
-    return write_dataset(ds, out_nc)
-
-
-# --------------------------------------------------------------------------- the simulator
-_SETTINGS = {"table", "variables", "units", "coordinate_units", "parameter_units"}
-
-
+# --------------------------------------------------------------------------- the source
 class FilesSource(Simulator):
-    """Existing results as a data source (``name: files``).
+    """Existing results as a data source (``name: files``); settings in the module docstring.
 
-    Settings: ``table`` (CSV), ``variables`` (nodal variables to read), ``units`` (variable ->
-    units), ``coordinate_units`` (of the node coordinates), ``parameter_units``.
     :meth:`run_sample` returns the fields of the table row whose parameters match (no solver
-    runs); :meth:`dataset` and :func:`import_files` convert the whole table at once.
+    runs); :meth:`split_dataset` builds the generate dataset of one split at once.
     """
 
     name = "files"
@@ -326,28 +274,63 @@ class FilesSource(Simulator):
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
-        unknown = sorted(set(settings) - _SETTINGS)
+        unknown = sorted(set(settings) - set(SETTINGS))
         if unknown:
             raise SurroflowError(f"simulator.settings: unknown key(s) {unknown} for files; "
-                                 f"allowed: {sorted(_SETTINGS)}")
-        for key in ("table", "variables"):
+                                 f"allowed: {list(SETTINGS)}")
+        for key in REQUIRED:
             if key not in settings:
                 raise SurroflowError(f"simulator.settings.{key}: required for the files source")
-        variables = settings["variables"]
-        if isinstance(variables, str) or not isinstance(variables, Sequence) or not variables:
-            raise SurroflowError("simulator.settings.variables: a non-empty list of names")
-        self.variables = [str(v) for v in variables]
+        self.table_path = Path(settings["table"])
+        self.parameter_names = _names(settings["parameters"], "parameters")
+        self.variables = _names(settings["variables"], "variables")
         self.units = dict(settings.get("units") or {})
-        self.coordinate_units = str(settings.get("coordinate_units", "1"))
+        self.coordinate_units = str(settings.get("coordinate_units") or "1")
         self.parameter_units = dict(settings.get("parameter_units") or {})
-        self.table = read_table(settings["table"])
-        self.mesh, first = read_result_file(self.table.files[0], self.variables)
-        self._shapes = {k: v.shape for k, v in first.items()}     # (n_node[, k])
-        self._dims = _dims_for(self._shapes)
+        unknown_units = sorted((set(self.units) - set(self.variables))
+                               | (set(self.parameter_units) - set(self.parameter_names)))
+        if unknown_units:
+            raise SurroflowError(f"simulator.settings: units given for unknown variables or parameters: "
+                                 f"{unknown_units}")
+        self._table: Table | None = None
+        self._first: tuple[Mesh, dict[str, tuple[int, ...]]] | None = None
 
+    # ------------------------------------------------------------------ lazy reads
+    @property
+    def table(self) -> Table:
+        if self._table is None:
+            self._table = read_table(self.table_path, self.parameter_names)
+        return self._table
+
+    def _first_file(self) -> tuple[Mesh, dict[str, tuple[int, ...]]]:
+        if self._first is None:
+            mesh, fields = _read_row(self.table, 0, self.variables)
+            self._first = (mesh, {k: v.shape for k, v in fields.items()})
+        return self._first
+
+    @property
+    def mesh(self) -> Mesh:
+        return self._first_file()[0]
+
+    def check(self, design: Mapping[str, Any]) -> None:
+        """Raise :class:`SurroflowError` for every mistake findable before any job.
+
+        The table (exists, columns, numbers, split values), every result file exists, the
+        splits hold ``design.n_train``/``n_test`` rows, and the first file holds the variables
+        on a supported mesh.
+        """
+        for key in ("n_train", "n_test"):
+            if key not in design:
+                raise SurroflowError(f"design.{key}: required for a files study")
+        table = self.table
+        for split in SPLITS:
+            split_rows(table, {"seed": 0, **design}, split)
+        _dims_for(self._first_file()[1])
+
+    # ------------------------------------------------------------------ declarations
     def parameters(self) -> list[Parameter]:
         out = []
-        for j, name in enumerate(self.table.parameters):
+        for j, name in enumerate(self.parameter_names):
             lo, hi = float(self.table.values[:, j].min()), float(self.table.values[:, j].max())
             if not lo < hi:                       # a constant column: a nominal, non-empty range
                 hi = lo + max(abs(lo), 1.0) * 1e-9
@@ -355,58 +338,85 @@ class FilesSource(Simulator):
         return out
 
     def outputs(self) -> list[OutputVariable]:
-        return [OutputVariable(k, self._dims[k], self.units.get(k, "1"), k) for k in self.variables]
+        dims = _dims_for(self._first_file()[1])
+        return [OutputVariable(k, dims[k], self.units.get(k, "1"), k) for k in self.variables]
 
     def coordinates(self) -> dict[str, Coordinate]:
+        shapes = self._first_file()[1]
         coords = {"node": Coordinate(("node",), np.arange(self.mesh.n_nodes), "1", "mesh node index")}
-        for d, v in _component_coords(self._shapes, self._dims).items():
+        for d, v in _component_coords(shapes, _dims_for(shapes)).items():
             coords[d] = Coordinate((d,), v, "1", "vector component")
         return coords
 
     def attrs(self) -> dict[str, Any]:
-        return {"source": "files", "table": str(self.table.path)}
+        return {"source": "files", "table": str(self.table_path)}
 
     def mesh_variables(self) -> dict[str, tuple[tuple[str, ...], np.ndarray, dict[str, Any]]]:
         return mesh_variables(self.mesh, units=self.coordinate_units)
 
+    # ------------------------------------------------------------------ data
     def run_sample(self, params: Mapping[str, Any], sample_id: str | None = None) -> dict[str, np.ndarray]:
-        names = self.table.parameters
+        names = self.parameter_names
         try:
             x = np.array([float(params[n]) for n in names])
         except (KeyError, TypeError, ValueError):
             raise SampleFailure(f"files: parameters {sorted(map(str, params))} do not match the "
-                                f"table columns {names}", "failed") from None
-        scale = np.maximum(np.abs(self.table.values).max(axis=0), 1e-300)
-        hit = np.flatnonzero(np.all(np.abs(self.table.values - x) <= 1e-12 * scale, axis=1))
+                                f"declared parameters {names}", "failed") from None
+        values = self.table.values
+        scale = np.maximum(np.abs(values).max(axis=0), 1e-300)
+        hit = np.flatnonzero(np.all(np.abs(values - x) <= 1e-12 * scale, axis=1))
         if hit.size == 0:
             raise SampleFailure(f"files: no row of {self.table.path} has parameters {dict(zip(names, x))}",
                                 "failed")
-        f = self.table.files[int(hit[0])]
-        mesh, fields = read_result_file(f, self.variables)
-        _same_mesh(self.mesh, self.table.files[0], mesh, f)
-        return fields
+        mesh, fields = load_files(self.table, [int(hit[0])], self.variables)
+        return {k: v[0] for k, v in fields.items()}
 
-    def dataset(self, split: str | None = None) -> xr.Dataset:
-        return files_dataset(self.table.path, self.variables, split=split, units=self.units,
-                             coordinate_units=self.coordinate_units, parameter_units=self.parameter_units)
+    def split_dataset(self, design: Mapping[str, Any], split: str) -> xr.Dataset:
+        """The generate dataset of ``split`` (see the module docstring), without provenance."""
+        table = self.table
+        rows = split_rows(table, design, split)
+        mesh, data = load_files(table, rows, self.variables)
+        n = len(rows)
+        shapes = {k: v.shape[1:] for k, v in data.items()}
+        dims = _dims_for(shapes)
+        params = self.parameters()
+        ds = xr.Dataset(
+            {
+                "design": (("sample", "parameter"), table.values[rows].reshape(n, len(params)),
+                           {"long_name": "parameter values of each design point"}),
+                "status": (("sample",), np.zeros(n, dtype="i1"), status_attrs()),
+                "status_reason": (("sample",), np.full(n, "", dtype=object).astype(str),
+                                  {"long_name": "why the sample is not ok (empty when ok)"}),
+                "wall_time": (("sample",), np.full(n, np.nan),
+                              {"units": "s", "long_name": "high-fidelity wall time per sample",
+                               "comment": "not measured: results imported from existing files"}),
+            },
+            coords={
+                "sample": ("sample", np.arange(n), {"long_name": "sample index within the split"}),
+                "parameter": ("parameter", np.array([p.name for p in params], dtype=object)),
+                "parameter_units": ("parameter", np.array([p.units for p in params], dtype=object)),
+                "parameter_low": ("parameter", np.array([p.low for p in params])),
+                "parameter_high": ("parameter", np.array([p.high for p in params])),
+                "source_file": ("sample", np.array([str(table.files[i]) for i in rows], dtype=object),
+                                {"long_name": "result file of the sample"}),
+                "table_line": ("sample", np.array([table.lines[i] for i in rows], dtype=np.int64),
+                               {"long_name": "line of the sample in the parameter table (header = 1)"}),
+                "node": ("node", np.arange(mesh.n_nodes), {"long_name": "mesh node index"}),
+                **{d: (d, v) for d, v in _component_coords(shapes, dims).items()},
+            },
+            attrs={**self.attrs(), "split": split, "time_dim": "none", "simulator": self.name},
+        )
+        for name, values in data.items():
+            ds[name] = (("sample", *dims[name]), values,
+                        {"units": self.units.get(name, "1"), "long_name": name})
+        for name, (vdims, values, attrs) in mesh_variables(mesh, units=self.coordinate_units).items():
+            ds[name] = (vdims, values, attrs)
+        return ds
 
 
-__all__ = ["FilesSource", "import_files", "files_dataset", "load_files", "read_table", "read_result_file"]
+def files_split_dataset(settings: Mapping[str, Any], design: Mapping[str, Any], split: str) -> xr.Dataset:
+    """The generate dataset of ``split`` of a ``files`` study (``simulator.settings``, ``design``)."""
+    return FilesSource(**dict(settings)).split_dataset(design, split)
 
 
-def import_files_for_study(table_csv: str, out_nc: str, *, split: str, settings: Mapping[str, Any],
-                           study: str, config_section: Mapping[str, Any], log_file: str | None = None) -> Path:
-    """The ``import_files`` rule: one split of a ``files`` study's table into ``out_nc``."""
-    from ..logging_utils import stage_logger
-    FilesSource(**settings)  # validates the settings with named-key errors
-    with stage_logger("import_files", log_file) as logger:
-        table = read_table(table_csv)
-        if table.splits is None:
-            raise SurroflowError(f"{table_csv}: a 'split' column (train/test per row) is required for a "
-                                 "files study; test rows never touch the reduction or training")
-        path = import_files(table_csv, settings["variables"], out_nc, split=split,
-                            units=settings.get("units"), coordinate_units=settings.get("coordinate_units", "1"),
-                            parameter_units=settings.get("parameter_units"), study=study,
-                            config_section=config_section)
-        logger.info("%s: imported the %s rows of %s", out_nc, split, table_csv)
-        return path
+__all__ = ["FilesSource", "Table", "files_split_dataset", "load_files", "read_table", "split_rows"]

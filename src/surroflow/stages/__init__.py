@@ -18,8 +18,15 @@ resources.  Python users call the same function the rule calls::
                 {"basis": "results/burgers/reduce/u.nc"},
                 StageContext.for_study(cfg, "burgers", "fit_pod", variable="u"))
 
-Each ``workflow/scripts/<rule>.py`` is two lines: ``from surroflow.stages import run_rule;
-run_rule(snakemake)``.  :func:`run_rule` dispatches on the rule's name, logs to the rule's log
+``ctx.section`` is :func:`surroflow.config.stage_sections` of the study: for
+``train_surrogate`` it holds ``surrogate: {name: {kind, params, basis}}``, for
+``train_forecaster`` the ``forecast`` section without ``models`` plus ``model: {name: {kind,
+params, state}}`` (baselines included); the model's name is also ``ctx.wildcards["surrogate"]``
+/ ``ctx.wildcards["model"]``.  An output that is a folder (``figures`` of the evaluations)
+is created by the stage itself.
+
+Each ``workflow/scripts/<rule>.py`` is ``from surroflow.stages import run_rule;
+run_rule(snakemake)`` (under ``if __name__ == "__main__"``, for dask's spawned workers).  :func:`run_rule` dispatches on the rule's name, logs to the rule's log
 file and turns a :class:`~surroflow.SurroflowError` into one line on stderr and exit status 1
 (no traceback).
 """
@@ -57,12 +64,14 @@ class StageContext:
         return {**provenance(self.stage, self.section, self.study), **extra}
 
     @classmethod
-    def for_study(cls, config: Mapping[str, Any], study: str, stage: str, **wildcards: str) -> "StageContext":
+    def for_study(cls, config: Mapping[str, Any], study: str, stage: str, *, threads: int = 1,
+                  mem_mb: int | None = None, log: str | None = None, **wildcards: str) -> "StageContext":
         """A context from a validated config, as the workflow builds it (for Python callers)."""
-        from ..config import stage_sections
+        from ..config import stage_sections, study_section
         name = wildcards.get("surrogate") or wildcards.get("model")
-        return cls(stage=stage, study=study, section=stage_sections(config["studies"][study], stage, name),
-                   wildcards={"study": study, **wildcards}, dask=config.get("dask"))
+        return cls(stage=stage, study=study, section=stage_sections(study_section(config, study), stage, name),
+                   wildcards={"study": study, **wildcards}, threads=threads, mem_mb=mem_mb, log=log,
+                   dask=config["dask"])
 
 
 def run_rule(smk: Any) -> None:

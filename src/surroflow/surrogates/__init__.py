@@ -1,38 +1,37 @@
-"""Surrogate regressors behind one scikit-learn-style fit/predict API.
+"""Surrogate regressors and the estimator core shared with the forecasters.
 
-``make_surrogate(kind, **hyperparameters)`` builds one from the config; every surrogate can be
-saved to and loaded from a NetCDF dataset (:meth:`to_dataset` / :func:`load_surrogate`) without
-pickles.  Built-in kinds are registered lazily so torch is imported only when a torch model is
-asked for.
+* :mod:`.base`: the contract (:class:`Estimator`, :class:`Surrogate`; scikit-learn compatible);
+* :mod:`.registry`: one registry for both families (``make_estimator``, ``check_estimator_params``,
+  ``kinds``, the seeding rule);
+* :mod:`.state`: one pickle-free NetCDF codec (``to_dataset``, ``from_dataset``, ``save``, ``load``);
+* :mod:`.torch_utils`: network builder, seeding, device policy;
+* regressors: :mod:`.gaussian_process`, :mod:`.rbf`, :mod:`.linear`, :mod:`.mlp` (each imports
+  its heavy library at import, so that a timed ``fit`` never pays for it; the registry imports
+  a model's module only when that kind is asked for);
+* :mod:`.reduced`: :class:`~surroflow.surrogates.reduced.ReducedModel` (bases + regressor).
 """
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-from .base import Surrogate
-
-_BUILTIN: dict[str, str] = {
-    "gaussian_process": "surroflow.surrogates.sklearn_models:GaussianProcessSurrogate",
-    "rbf": "surroflow.surrogates.sklearn_models:RBFSurrogate",
-    "linear": "surroflow.surrogates.sklearn_models:PolynomialRidgeSurrogate",
-    "mlp": "surroflow.surrogates.torch_models:MLPSurrogate",
-}
-
-
-def surrogate_class(kind: str) -> type[Surrogate]:
-    if kind not in _BUILTIN:
-        raise KeyError(f"unknown surrogate kind {kind!r}; allowed: {sorted(_BUILTIN)}")
-    module, _, attr = _BUILTIN[kind].partition(":")
-    return getattr(importlib.import_module(module), attr)
+from .base import Estimator, Surrogate
+from .registry import check_estimator_params, estimator_class, make_estimator, register
+from .registry import kinds as _kinds
 
 
 def make_surrogate(kind: str, **hyperparameters: Any) -> Surrogate:
-    return surrogate_class(kind)(**hyperparameters)
+    """A surrogate of ``kind`` (the registry's seeding rule applies: unset ``random_state`` = 0)."""
+    return make_estimator(kind, hyperparameters, "surrogate")
+
+
+def surrogate_class(kind: str) -> type[Surrogate]:
+    return estimator_class(kind, "surrogate")
 
 
 def kinds() -> list[str]:
-    return sorted(_BUILTIN)
+    """The surrogate kinds."""
+    return _kinds("surrogate")
 
 
-__all__ = ["Surrogate", "make_surrogate", "surrogate_class", "kinds"]
+__all__ = ["Estimator", "Surrogate", "make_surrogate", "surrogate_class", "kinds", "make_estimator",
+           "check_estimator_params", "register"]

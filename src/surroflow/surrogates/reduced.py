@@ -1,308 +1,369 @@
-"""A reduced model: POD bases (one per output variable) composed with a regressor.
+"""The reduced model: bases (global or local) composed with a regressor.
 
-Inputs are the design parameters and, for transient problems, the time coordinate; outputs are
-the concatenated POD coefficients of all reduced variables.  ``predict_fields`` reconstructs
-full fields ``(n_samples, n_time, space...)``.
+``inputs (parameters, [time]) -> reduced coordinates -> fields``.
+
+* **global** bases: one :class:`~surroflow.reduction.POD` per output variable; one regressor
+  predicts the concatenated coefficients, each variable's block divided by its RMS norm so that
+  variables in different units (mm and MPa) weigh alike in the regressor's loss while the
+  relative sizes of the modes within a variable are kept;
+* **local** bases: one :class:`~surroflow.reduction.local.LocalPOD` of one variable, its
+  selector (a classifier on the inputs, or the nearest centroid of the true state) and one
+  regressor per cluster, fitted on that cluster's members (overlap included).
+
+:meth:`ReducedModel.error_split` is the one place where the error is split, in the weighted
+norm of the bases, as ``total^2 = projection^2 + selection^2 + regression^2``: projection onto
+the best basis (the global one, or the best local one), the extra projection error of the local
+basis actually selected (0 for global bases) and the regression error within the selected basis.
+
+The model file (:meth:`ReducedModel.to_dataset`) is self-contained and pickle-free: the bases,
+the regressor state(s) (:mod:`surroflow.surrogates.state`), the space dimensions, coordinates and
+shapes, the fields' units, the time coordinate, the input names and the parameters (names,
+units, ranges).
 """
 from __future__ import annotations
 
 import json
-import logging
-import os
-import time
-from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
+from sklearn.base import clone
 
-from .. import SurroflowError, snapshots
+from .. import SurroflowError
+from .. import snapshots as snap
 from ..reduction.local import LocalPOD
 from ..reduction.pod import POD
-from ..snapshots import snapshot_matrix, surrogate_inputs as inputs_for, time_dim_of
+from . import state as codec
 from .base import Surrogate
 
 _TINY = np.finfo(float).tiny
-logger = logging.getLogger(__name__)
-
-
-def training_arrays(train: xr.Dataset, bases: Mapping[str, POD]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Inputs, scaled coefficients and the per-variable scales.
-
-    Each variable's block of coefficients is divided by its RMS norm, so that variables in
-    different units (mm and MPa) weigh alike in a regressor's loss while the relative sizes of
-    the modes within a variable are kept.
-    """
-    td = time_dim_of(train)
-    times = train[td].values.astype(float) if td else None
-    X = inputs_for(train["design"].values, times)
-    blocks, scales = [], []
-    for v in bases:
-        Z = bases[v].transform(snapshot_matrix(train, v))
-        scale = float(np.sqrt(np.mean(np.sum(Z ** 2, axis=1)))) or 1.0
-        blocks.append(Z / scale)
-        scales.append(scale)
-    return X, np.hstack(blocks), np.asarray(scales)
-
-
-class ReducedModel:
-    """Bases + regressor; ``split`` gives where each variable's coefficients sit in the output."""
-
-    def __init__(self, bases: Mapping[str, POD], regressor: Surrogate,
-                 scales: Sequence[float] | None = None) -> None:
-        self.bases = dict(bases)
-        self.regressor = regressor
-        sizes = [b.n_modes_ for b in self.bases.values()]
-        edges = np.cumsum([0, *sizes])
-        self.split = {v: slice(int(a), int(b)) for v, a, b in zip(self.bases, edges[:-1], edges[1:])}
-        self.scale_vector = np.repeat(np.ones(len(sizes)) if scales is None else np.asarray(scales, float), sizes)
-
-    def predict_coefficients(self, X: np.ndarray) -> np.ndarray:
-        return self.regressor.predict(X) * self.scale_vector
-
-    def predict_fields(self, design: np.ndarray, times: np.ndarray | None,
-                       space_shapes: Mapping[str, Sequence[int]]) -> dict[str, np.ndarray]:
-        X = inputs_for(design, times)
-        Z = self.predict_coefficients(X)
-        n = np.atleast_2d(design).shape[0]
-        nt = 1 if times is None else len(times)
-        out = {}
-        for v, b in self.bases.items():
-            flat = b.inverse_transform(Z[:, self.split[v]])
-            lead = (n, nt) if times is not None else (n,)
-            out[v] = flat.reshape(*lead, *space_shapes[v])
-        return out
-
-
-# =========================================================================== reduced models
-def _regressor_factory(regressor: str | Callable[[], Any], params: Mapping[str, Any] | None) -> Callable[[], Any]:
-    if callable(regressor) and not isinstance(regressor, str):
-        return regressor
-    from . import make_surrogate
-    kind, p = str(regressor), dict(params or {})
-    return lambda: make_surrogate(kind, **p)
+PARTS = ("projection", "selection", "regression", "total")
 
 
 def _wnorm2(A: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij,j->i", A, A, w)
 
 
-def _split_from_parts(u: np.ndarray, best_proj: np.ndarray, sel_proj: np.ndarray, pred: np.ndarray,
-                      w: np.ndarray, groups: np.ndarray | None) -> dict[str, Any]:
-    """Weighted squared errors per row and their relative aggregates."""
+def _split(u: np.ndarray, best: np.ndarray, selected: np.ndarray, pred: np.ndarray, w: np.ndarray,
+           groups: np.ndarray | None) -> dict[str, Any]:
+    """Relative weighted errors: aggregates, ``per_row`` and (with ``groups``) ``per_group``."""
     ref = _wnorm2(u, w)
-    parts = {
-        "projection": _wnorm2(u - best_proj, w),
-        "selection": np.maximum(_wnorm2(u - sel_proj, w) - _wnorm2(u - best_proj, w), 0.0),
-        "regression": _wnorm2(sel_proj - pred, w),
-        "total": _wnorm2(u - pred, w),
-    }
+    proj = _wnorm2(u - best, w)
+    parts = {"projection": proj, "selection": np.maximum(_wnorm2(u - selected, w) - proj, 0.0),
+             "regression": _wnorm2(selected - pred, w), "total": _wnorm2(u - pred, w)}
     out: dict[str, Any] = {k: float(np.sqrt(v.sum() / max(ref.sum(), _TINY))) for k, v in parts.items()}
     out["per_row"] = {k: np.sqrt(v / np.maximum(ref, _TINY)) for k, v in parts.items()}
     if groups is not None:
         g = np.asarray(groups)
+        if g.shape != (u.shape[0],):
+            raise SurroflowError(f"groups must give one group per row ({u.shape[0]}), got shape {g.shape}")
         uniq = np.unique(g)
+        out["groups"] = uniq
         out["per_group"] = {k: np.array([np.sqrt(v[g == q].sum() / max(ref[g == q].sum(), _TINY)) for q in uniq])
                             for k, v in parts.items()}
-        out["groups"] = uniq
     return out
 
 
-class LocalReducedModel:
-    """A selector plus one regressor per local basis: ``inputs -> local coordinates -> field``.
+def _prefixed(ds: xr.Dataset, prefix: str, keep_dims: Sequence[str]) -> xr.Dataset:
+    """``ds`` with its variables, non-space dimensions and attributes renamed ``prefix + name``."""
+    ren = {str(v): prefix + str(v) for v in ds.data_vars}
+    ren.update({str(d): prefix + str(d) for d in ds.dims if str(d) not in keep_dims})
+    out = ds.rename(ren)
+    out.attrs = {prefix + k: v for k, v in ds.attrs.items()}
+    return out
 
-    Parameters
-    ----------
-    local_pod : an unfitted or fitted :class:`LocalPOD` (fitted on the training snapshots if not).
-    regressor : a surroflow surrogate kind (``rbf``, ``gaussian_process``...) built with
-        :func:`surroflow.surrogates.make_surrogate`, or a zero-argument factory returning an
-        object with ``fit(X, Y)`` / ``predict(X)``.
-    regressor_params : hyperparameters of the surrogate kind.
 
-    ``n_online_modes`` is the rank of the largest local basis: the cost of one online evaluation.
+def _unprefixed(ds: xr.Dataset, prefix: str) -> xr.Dataset:
+    names = [v for v in ds.data_vars if str(v).startswith(prefix)]
+    sub = ds[names]
+    ren = {str(v): str(v)[len(prefix):] for v in names}
+    ren.update({str(d): str(d)[len(prefix):] for d in sub.dims if str(d).startswith(prefix)})
+    sub = sub.rename(ren)
+    sub.attrs = {k[len(prefix):]: v for k, v in ds.attrs.items() if k.startswith(prefix)}
+    return sub
+
+
+class ReducedModel:
+    """Bases (``{variable: POD}``, or ``{variable: LocalPOD}`` for one variable) + a regressor.
+
+    ``regressor`` is an unfitted :class:`~surroflow.surrogates.base.Surrogate`; local bases
+    get one :func:`sklearn.base.clone` of it per cluster.  ``scales`` fixes the per-variable
+    coefficient scales of global bases (default: the RMS norm of each variable's training
+    coefficients).  Unfitted bases are fitted on the training snapshots (uniform weights).
+
+    After :meth:`fit`: ``variables``, ``input_names``, ``n_online_modes``, ``scales_``,
+    ``regressor_`` (global) or ``regressors_`` (one per cluster, local).
     """
 
-    def __init__(self, local_pod: LocalPOD, regressor: str | Callable[[], Any] = "rbf",
-                 regressor_params: Mapping[str, Any] | None = None) -> None:
-        self.local_pod = local_pod
+    def __init__(self, bases: Mapping[str, POD] | Mapping[str, LocalPOD], regressor: Surrogate,
+                 scales: Sequence[float] | None = None) -> None:
+        self.bases = dict(bases)
+        if not self.bases:
+            raise SurroflowError("a reduced model needs at least one basis")
+        self.local = any(isinstance(b, LocalPOD) for b in self.bases.values())
+        if self.local and len(self.bases) != 1:
+            raise SurroflowError(f"local bases reduce one variable; got {sorted(self.bases)}")
         self.regressor = regressor
-        self.regressor_params = regressor_params
+        self.scales = scales
+        self.variables = list(self.bases)
+        self.input_names: list[str] = []
+        #: per variable: space dims, shape, attrs (units, long_name); coords of the space dims
+        self.space_: dict[str, dict[str, Any]] = {}
+        self.coords_: dict[str, xr.DataArray] = {}
+        self.time_dim_: str | None = None
+        self.times_: np.ndarray | None = None
+        self.parameters_: xr.Dataset | None = None
 
-    def fit(self, inputs: np.ndarray, snapshots: np.ndarray, weights: np.ndarray | None = None) -> "LocalReducedModel":
-        inputs = np.asarray(inputs, dtype=float)
-        X = np.asarray(snapshots, dtype=float)
-        if not hasattr(self.local_pod, "pods_"):
-            self.local_pod.fit(X, weights, inputs=inputs)
-        lp = self.local_pod
-        make = _regressor_factory(self.regressor, self.regressor_params)
-        self.regressors_ = []
-        for c, idx in enumerate(lp.members_):
-            reg = make()
-            reg.fit(inputs[idx], lp.pods_[c].transform(X[idx]))
-            self.regressors_.append(reg)
+    # ------------------------------------------------------------------ metadata
+    def describe(self, ds: xr.Dataset) -> "ReducedModel":
+        """Record the layout of the generate dataset ``ds`` (space, units, time, parameters)."""
+        v0 = self.variables[0]
+        self.time_dim_ = snap.time_dim_of(ds, v0)
+        self.times_ = snap.snapshot_times(ds, v0)
+        self.input_names = snap.input_names(ds, v0)
+        for v in self.variables:
+            lay = snap.snapshot_layout(ds, v)
+            self.space_[v] = {"dims": lay.space_dims, "shape": lay.space_shape,
+                              "attrs": {k: ds[v].attrs[k] for k in ("units", "long_name") if k in ds[v].attrs}}
+            for d in lay.space_dims:
+                if d in ds.coords:
+                    self.coords_[d] = ds[d].reset_coords(drop=True)
+        params = ds["parameter"]
+        extra = [c for c in ("parameter_units", "parameter_low", "parameter_high") if c in ds.coords]
+        self.parameters_ = xr.Dataset(coords={"parameter": params.values, **{c: ("parameter", ds[c].values)
+                                                                             for c in extra}})
         return self
+
+    def fit_dataset(self, ds: xr.Dataset) -> "ReducedModel":
+        """:meth:`describe` then :meth:`fit` on the ok samples of a generate dataset."""
+        self.describe(ds)
+        X = snap.snapshot_inputs(ds, self.variables[0])
+        return self.fit(X, {v: snap.snapshot_matrix(ds, v) for v in self.variables})
+
+    # ------------------------------------------------------------------ fitting
+    def _rows(self, X: Any, snapshots: Mapping[str, Any]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        missing = [v for v in self.variables if v not in snapshots]
+        if missing:
+            raise SurroflowError(f"snapshots of {missing} are missing; the bases reduce {self.variables}")
+        S = {v: np.atleast_2d(np.asarray(snapshots[v], dtype=float)) for v in self.variables}
+        for v, a in S.items():
+            if a.shape[0] != X.shape[0]:
+                raise SurroflowError(f"{v}: {a.shape[0]} snapshot rows for {X.shape[0]} input rows")
+        return X, S
+
+    def fit(self, X: Any, snapshots: Mapping[str, Any]) -> "ReducedModel":
+        """Fit on inputs ``X`` ``(n_rows, n_inputs)`` and ``snapshots[var]`` ``(n_rows, n_space)``."""
+        X, S = self._rows(X, snapshots)
+        if not self.input_names:
+            self.input_names = [f"x{i}" for i in range(X.shape[1])]
+        for v in self.variables:
+            self.space_.setdefault(v, {"dims": (f"{v}_space",), "shape": (S[v].shape[1],), "attrs": {}})
+        if self.local:
+            return self._fit_local(X, S[self.variables[0]])
+        blocks, scales = [], []
+        for i, (v, b) in enumerate(self.bases.items()):
+            if not hasattr(b, "modes_"):
+                b.fit(S[v])
+            Z = b.transform(S[v])
+            scale = (float(self.scales[i]) if self.scales is not None
+                     else float(np.sqrt(np.mean(np.sum(Z ** 2, axis=1)))) or 1.0)
+            blocks.append(Z / scale)
+            scales.append(scale)
+        self.scales_ = np.asarray(scales)
+        self.regressor_ = clone(self.regressor).fit(X, np.hstack(blocks))
+        return self
+
+    def _fit_local(self, X: np.ndarray, S: np.ndarray) -> "ReducedModel":
+        lp = self.bases[self.variables[0]]
+        if not hasattr(lp, "pods_"):
+            lp.fit(S, inputs=X)
+        if S.shape[0] != lp.labels_.size:
+            raise SurroflowError(f"the local bases were fitted on {lp.labels_.size} snapshots, the training "
+                                 f"data have {S.shape[0]}: rerun fit_local_pod")
+        self.scales_ = np.ones(1)
+        self.regressors_ = [clone(self.regressor).fit(X[idx], lp.pods_[c].transform(S[idx]))
+                            for c, idx in enumerate(lp.members_)]
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "regressor_" if not self.local else "regressors_"):
+            raise SurroflowError("this ReducedModel is not fitted: call fit() or load it with from_dataset()")
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def n_modes(self) -> dict[str, int]:
+        """Modes per variable (local: of the largest local basis)."""
+        return {v: int(max(b.n_modes_)) if self.local else int(b.n_modes_) for v, b in self.bases.items()}
 
     @property
     def n_online_modes(self) -> int:
-        return int(max(self.local_pod.n_modes_))
+        """Coefficients one online query predicts (local: the largest local basis)."""
+        return int(sum(self.n_modes.values()))
 
-    def predict_field(self, inputs: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-        """Predicted fields ``(n, n_space)``; ``labels`` overrides the selector."""
-        inputs = np.atleast_2d(np.asarray(inputs, dtype=float))
-        lp = self.local_pod
-        labels = lp.select_by_inputs(inputs) if labels is None else np.asarray(labels, dtype=int)
-        out = np.empty((inputs.shape[0], lp.weights_.size))
+    @property
+    def split(self) -> dict[str, slice]:
+        """Where each variable's coefficients sit in :meth:`predict_coefficients`."""
+        edges = np.cumsum([0, *self.n_modes.values()])
+        return {v: slice(int(a), int(b)) for v, a, b in zip(self.variables, edges[:-1], edges[1:])}
+
+    # ------------------------------------------------------------------ prediction
+    def select(self, X: Any, states: Any | None = None) -> np.ndarray:
+        """Local bases: the cluster of each row (classifier on ``X``, or nearest centroid of
+        ``states``); global bases: zeros."""
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        if not self.local:
+            return np.zeros(X.shape[0], dtype=int)
+        lp = self.bases[self.variables[0]]
+        return np.asarray(lp.select(inputs=X, states=states), dtype=int)
+
+    def _coefficients(self, X: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        self._check_fitted()
+        if not self.local:
+            return np.asarray(self.regressor_.predict(X)) * np.repeat(self.scales_, list(self.n_modes.values()))
+        lp = self.bases[self.variables[0]]
+        labels = self.select(X) if labels is None else labels
+        Z = np.zeros((X.shape[0], self.n_online_modes))
+        for c, reg in enumerate(self.regressors_):
+            sel = labels == c
+            if np.any(sel):
+                Z[sel, :lp.n_modes_[c]] = np.asarray(reg.predict(X[sel])).reshape(int(sel.sum()), -1)
+        return Z
+
+    def predict_coefficients(self, X: Any) -> np.ndarray:
+        """``(n_rows, n_coefficients)``: global, all variables' coefficients (``split``);
+        local, those of the selected cluster (zero-padded to the largest basis)."""
+        return self._coefficients(np.atleast_2d(np.asarray(X, dtype=float)), None)
+
+    def _predict(self, X: np.ndarray, labels: np.ndarray | None) -> dict[str, np.ndarray]:
+        if not self.local:
+            Z = self._coefficients(X, None)
+            return {v: b.inverse_transform(Z[:, self.split[v]]) for v, b in self.bases.items()}
+        v = self.variables[0]
+        lp = self.bases[v]
+        labels = self.select(X) if labels is None else np.asarray(labels, dtype=int)
+        Z = self._coefficients(X, labels)
+        out = np.empty((X.shape[0], lp.weights_.size))
         for c, pod in enumerate(lp.pods_):
             sel = labels == c
             if np.any(sel):
-                z = np.asarray(self.regressors_[c].predict(inputs[sel]))
-                out[sel] = pod.inverse_transform(z.reshape(int(sel.sum()), -1))
-        return out
+                out[sel] = pod.inverse_transform(Z[sel, :lp.n_modes_[c]])
+        return {v: out}
 
-    predict = predict_field
+    def predict(self, X: Any) -> dict[str, np.ndarray]:
+        """Predicted fields ``{variable: (n_rows, n_space)}``."""
+        return self._predict(np.atleast_2d(np.asarray(X, dtype=float)), None)
 
-    def project(self, fields: np.ndarray) -> np.ndarray:
-        """Projection onto the best local basis of each field (the projection error floor)."""
-        return self.local_pod.project(fields)
+    def predict_fields(self, design: Any, times: Any | None = None) -> dict[str, np.ndarray]:
+        """Fields ``{variable: (n, [n_time], space...)}`` for the parameter rows ``design``;
+        ``times`` defaults to the training time coordinate (none for steady problems)."""
+        design = np.atleast_2d(np.asarray(design, dtype=float))
+        t = self.times_ if times is None else np.asarray(times, dtype=float)
+        rows = self.predict(snap.surrogate_inputs(design, t))
+        nt = None if t is None else len(t)
+        return {v: snap.fields_from_rows(a, design.shape[0], nt, self.space_[v]["shape"]) for v, a in rows.items()}
 
-    def error_split(self, inputs: np.ndarray, snapshots_true: np.ndarray,
-                    groups: np.ndarray | None = None) -> dict[str, Any]:
-        """Relative weighted L2 errors with ``total^2 = projection^2 + selection^2 + regression^2``.
+    # ------------------------------------------------------------------ errors
+    def error_split(self, X: Any, snapshots: Mapping[str, Any], groups: Any | None = None) -> dict[str, dict[str, Any]]:
+        """Relative weighted L2 errors per variable with ``total^2 = projection^2 + selection^2
+        + regression^2`` (aggregates over all rows; ``per_row``; ``per_group`` for ``groups``,
+        e.g. the test sample of each row) and ``selection_accuracy``.
 
-        projection: onto the best local basis; selection: the extra projection error of the
-        basis the selector picked; regression: prediction minus the projection onto the selected
-        basis.  Returns the aggregate relative errors, ``per_row`` arrays and, with ``groups``,
-        ``per_group`` (e.g. per test sample), plus ``selection_accuracy`` (agreement of the
-        selected cluster with the nearest centroid of the true state) and ``labels_selected``.
+        Local bases with the ``nearest_centroid`` selector select by the true state (the
+        selector has no other input); a classifier selector selects by ``X``, and its accuracy
+        is its agreement with the nearest centroid of the true state.
         """
-        u = np.atleast_2d(np.asarray(snapshots_true, dtype=float))
-        lp = self.local_pod
+        X, S = self._rows(X, snapshots)
+        g = None if groups is None else np.asarray(groups)
+        if not self.local:
+            pred = self._predict(X, None)
+            out = {}
+            for v, b in self.bases.items():
+                P = b.project(S[v])
+                out[v] = {**_split(S[v], P, P, pred[v], b.weights_, g), "selection_accuracy": 1.0}
+            return out
+        v = self.variables[0]
+        lp = self.bases[v]
+        u = S[v]
         state_labels = lp.select_by_state(u)
-        sel = lp.select_by_inputs(inputs) if lp.selector != "nearest_centroid" else state_labels
-        best = lp.best_labels(u)
-        out = _split_from_parts(u, lp.project(u, best), lp.project(u, sel),
-                                self.predict_field(inputs, sel), lp.weights_, groups)
-        # agreement with the cluster the state belongs to (what the classifier was trained on)
-        out["selection_accuracy"] = float(np.mean(sel == state_labels))
-        out["labels_selected"] = sel
-        return out
+        sel = state_labels if lp.selector == "nearest_centroid" else self.select(X)
+        pred = self._predict(X, sel)[v]
+        res = _split(u, lp.project(u, lp.best_labels(u)), lp.project(u, sel), pred, lp.weights_, g)
+        res["selection_accuracy"] = float(np.mean(sel == state_labels))
+        res["labels_selected"] = sel
+        return {v: res}
 
-    # storage
-    def to_dataset(self, space_dims: Sequence[str], space_coords: Mapping[str, Any],
-                   space_shape: Sequence[int], attrs: Mapping[str, Any] | None = None) -> xr.Dataset:
-        """Local bases plus every cluster's regressor state (``c{i}__state__*``) in one dataset."""
-        from .io import surrogate_to_dataset
-        ds = self.local_pod.to_dataset(space_dims, space_coords, space_shape, attrs)
-        for c, reg in enumerate(self.regressors_):
-            sds = surrogate_to_dataset(reg)
-            sds = sds.rename({d: f"c{c}__{d}" for d in sds.dims})
-            sds = sds.rename({v: f"c{c}__{v}" for v in sds.data_vars})
-            kind, hyper = sds.attrs["surrogate_kind"], sds.attrs["hyperparameters"]
-            sds.attrs = {}
-            ds = ds.merge(sds, combine_attrs="override")
-            ds.attrs[f"c{c}__surrogate_kind"] = kind
-            ds.attrs[f"c{c}__hyperparameters"] = hyper
-        ds.attrs["model"] = "local_reduced_model"
-        ds.attrs["regressor"] = str(self.regressor)
-        ds.attrs["regressor_params"] = json.dumps(dict(self.regressor_params or {}), default=str)
+    # ------------------------------------------------------------------ storage
+    def to_dataset(self, attrs: Mapping[str, Any] | None = None) -> xr.Dataset:
+        """The whole model in one dataset (bases under ``<variable>__``, regressors under
+        ``regressor__`` or ``regressor<cluster>__``)."""
+        self._check_fitted()
+        parts = []
+        space_dims = sorted({d for s in self.space_.values() for d in s["dims"]})
+        for v, b in self.bases.items():
+            sp = self.space_[v]
+            coords = {d: self.coords_[d] for d in sp["dims"] if d in self.coords_}
+            bds = b.to_dataset(tuple(sp["dims"]), coords, tuple(sp["shape"]))
+            parts.append(_prefixed(bds, f"{v}__", space_dims))
+        regs = self.regressors_ if self.local else [self.regressor_]
+        for c, reg in enumerate(regs):
+            parts.append(codec.to_dataset(reg, prefix=f"regressor{c if self.local else ''}__"))
+        ds = xr.merge(parts, combine_attrs="no_conflicts", compat="override", join="outer")
+        ds.attrs = {}
+        for p in parts:
+            ds.attrs.update(p.attrs)
+        if self.parameters_ is not None:
+            ds = ds.assign_coords({k: self.parameters_[k] for k in self.parameters_.coords})
+        if self.time_dim_ is not None and self.times_ is not None:
+            ds = ds.assign_coords({self.time_dim_: (self.time_dim_, self.times_)})
+        ds.attrs.update({
+            "model": "reduced_model", "basis": "local" if self.local else "global",
+            "variables": json.dumps(self.variables), "input_names": json.dumps(self.input_names),
+            "time_dim": self.time_dim_ or "", "coefficient_scales": json.dumps([float(s) for s in self.scales_]),
+            "n_modes": json.dumps(self.n_modes), "n_online_modes": self.n_online_modes,
+            "regressor_kind": self.regressor.kind,
+            "space": json.dumps({v: {"dims": list(s["dims"]), "shape": [int(n) for n in s["shape"]]}
+                                 for v, s in self.space_.items()}),
+            "field_attrs": json.dumps({v: s["attrs"] for v, s in self.space_.items()}, default=str),
+        })
+        ds.attrs.update(dict(attrs or {}))
         return ds
 
     @classmethod
-    def from_dataset(cls, ds: xr.Dataset) -> "LocalReducedModel":
-        from .io import surrogate_from_dataset
-        lp = LocalPOD.from_dataset(ds)
-        model = cls(lp, str(ds.attrs.get("regressor", "rbf")), json.loads(ds.attrs.get("regressor_params", "{}")))
-        model.regressors_ = []
-        for c in range(len(lp.pods_)):
-            pre = f"c{c}__"
-            sub = ds[[v for v in ds.data_vars if str(v).startswith(pre)]]
-            sub = sub.rename({v: str(v)[len(pre):] for v in sub.data_vars})
-            sub = sub.rename({d: str(d)[len(pre):] for d in sub.dims if str(d).startswith(pre)})
-            sub.attrs = {"surrogate_kind": ds.attrs[pre + "surrogate_kind"],
-                         "hyperparameters": ds.attrs[pre + "hyperparameters"]}
-            model.regressors_.append(surrogate_from_dataset(sub))
+    def from_dataset(cls, ds: xr.Dataset) -> "ReducedModel":
+        """The model written by :meth:`to_dataset` (no pickles; a classifier selector is refit
+        deterministically from its stored training data)."""
+        if ds.attrs.get("model") != "reduced_model":
+            raise SurroflowError("the dataset holds no reduced model (attribute 'model' is not 'reduced_model')")
+        variables = json.loads(ds.attrs["variables"])
+        local = ds.attrs["basis"] == "local"
+        bases: dict[str, Any] = {}
+        for v in variables:
+            sub = _unprefixed(ds, f"{v}__")
+            bases[v] = LocalPOD.from_dataset(sub) if local else POD.from_dataset(sub)
+        n_regs = len(bases[variables[0]].pods_) if local else 1
+        regs = [codec.from_dataset(ds, prefix=f"regressor{c if local else ''}__") for c in range(n_regs)]
+        model = cls(bases, clone(regs[0]))
+        if local:
+            model.regressors_ = regs
+        else:
+            model.regressor_ = regs[0]
+        model.scales_ = np.asarray(json.loads(ds.attrs["coefficient_scales"]), dtype=float)
+        model.input_names = list(json.loads(ds.attrs["input_names"]))
+        space = json.loads(ds.attrs["space"])
+        fattrs = json.loads(ds.attrs.get("field_attrs", "{}"))
+        model.space_ = {v: {"dims": tuple(s["dims"]), "shape": tuple(s["shape"]), "attrs": fattrs.get(v, {})}
+                        for v, s in space.items()}
+        model.coords_ = {d: ds[d].reset_coords(drop=True) for s in model.space_.values() for d in s["dims"]
+                         if d in ds.coords}
+        td = str(ds.attrs.get("time_dim", "")) or None
+        model.time_dim_ = td
+        model.times_ = np.asarray(ds[td].values, dtype=float) if td and td in ds.coords else None
+        if "parameter" in ds.coords:
+            model.parameters_ = xr.Dataset(coords={c: ds[c] for c in ("parameter", "parameter_units",
+                                                                      "parameter_low", "parameter_high")
+                                                   if c in ds.coords})
         return model
 
 
-class GlobalReducedModel:
-    """One POD basis plus one regressor, with the API of :class:`LocalReducedModel`."""
-
-    def __init__(self, pod: POD, regressor: str | Callable[[], Any] = "rbf",
-                 regressor_params: Mapping[str, Any] | None = None) -> None:
-        self.pod = pod
-        self.regressor = regressor
-        self.regressor_params = regressor_params
-
-    def fit(self, inputs: np.ndarray, snapshots: np.ndarray, weights: np.ndarray | None = None) -> "GlobalReducedModel":
-        X = np.asarray(snapshots, dtype=float)
-        if not hasattr(self.pod, "modes_"):
-            self.pod.fit(X, weights)
-        self.regressor_ = _regressor_factory(self.regressor, self.regressor_params)()
-        self.regressor_.fit(np.asarray(inputs, dtype=float), self.pod.transform(X))
-        return self
-
-    @property
-    def n_online_modes(self) -> int:
-        return int(self.pod.n_modes_)
-
-    def predict_field(self, inputs: np.ndarray) -> np.ndarray:
-        inputs = np.atleast_2d(np.asarray(inputs, dtype=float))
-        z = np.asarray(self.regressor_.predict(inputs)).reshape(inputs.shape[0], -1)
-        return self.pod.inverse_transform(z)
-
-    predict = predict_field
-
-    def project(self, fields: np.ndarray) -> np.ndarray:
-        return self.pod.project(np.atleast_2d(fields))
-
-    def error_split(self, inputs: np.ndarray, snapshots_true: np.ndarray,
-                    groups: np.ndarray | None = None) -> dict[str, Any]:
-        u = np.atleast_2d(np.asarray(snapshots_true, dtype=float))
-        P = self.project(u)
-        out = _split_from_parts(u, P, P, self.predict_field(inputs), self.pod.weights_, groups)
-        out["selection_accuracy"] = 1.0
-        return out
-
-
-def train_local_model_file(train_nc: str | os.PathLike[str], basis_nc: str | os.PathLike[str],
-                           out_nc: str | os.PathLike[str], kind: str = "rbf",
-                           params: Mapping[str, Any] | None = None, *,
-                           attrs: Mapping[str, Any] | None = None) -> Path:
-    """Train one surrogate per local basis (on each cluster's members, overlap included) and
-    write the local reduced model (bases, selector data and regressor states) to ``out_nc``.
-
-    The inputs of every snapshot are ``[parameters..., time]`` from the training file's design;
-    the basis file is the output of :func:`local_pod_file`.
-    """
-    from ..io import open_dataset, write_dataset
-    t0 = time.perf_counter()
-    bds = open_dataset(basis_nc, required=("modes", "n_modes", "centroids", "membership"))
-    variable = str(bds.attrs["variable"])
-    lp = LocalPOD.from_dataset(bds)
-    ds = open_dataset(train_nc, required=(variable, "design"))
-    X = snapshots.snapshot_matrix(ds, variable)
-    inputs = snapshots.snapshot_inputs(ds, variable)
-    if X.shape[0] != lp.labels_.size:
-        raise SurroflowError(f"{basis_nc}: fitted on {lp.labels_.size} snapshots, {train_nc} has "
-                             f"{X.shape[0]}: rerun the reduce stage")
-    model = LocalReducedModel(lp, kind, dict(params or {})).fit(inputs, X)
-    fit_seconds = time.perf_counter() - t0
-    lay = snapshots.snapshot_layout(ds, variable)
-    coords = {d: ds[d] for d in lay.space_dims if d in ds.coords}
-    td = lay.time_dim
-    out = model.to_dataset(lay.space_dims, coords, lay.space_shape, attrs={
-        **{k: v for k, v in bds.attrs.items() if k not in ("stage", "created", "complete")},
-        "fit_seconds": fit_seconds, "surrogate_kind": kind, "n_online_modes": model.n_online_modes,
-        "input_names": [*map(str, ds["parameter"].values), *([td] if td else [])],
-        **dict(attrs or {})})
-    write_dataset(out, out_nc)
-    logger.info("%s: local model (%s, %d clusters, %d online modes) trained in %.2f s", variable, kind,
-                len(lp.pods_), model.n_online_modes, fit_seconds)
-    return Path(out_nc)
-
-
-def load_local_model(path: str | os.PathLike[str]) -> LocalReducedModel:
-    """A :class:`LocalReducedModel` from :func:`train_local_model_file` (refits the selector
-    classifier from its stored training data; no pickles)."""
-    from ..io import open_dataset
-    return LocalReducedModel.from_dataset(open_dataset(path, required=("modes", "n_modes")))
+__all__ = ["ReducedModel", "PARTS"]

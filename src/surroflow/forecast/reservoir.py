@@ -1,0 +1,135 @@
+"""Reservoir-style forecasters on delay embeddings: next-generation reservoir computing (NG-RC)
+and random-feature ridge regression."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import SurroflowError
+from ..surrogates.registry import register
+from .base import Forecaster, n_polynomial_features, polynomial_features, ridge_solve
+
+
+class _DelayMixin:
+    n_delays: int
+    delay_stride: int
+
+    @property
+    def n_history_(self) -> int:
+        return (int(self.n_delays) - 1) * int(self.delay_stride) + 1
+
+    def _delay_windows(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Delay-embedded inputs ``(m, n_delays*d)``, current states and next states ``(m, d)``."""
+        h = self.n_history_
+        s = int(self.delay_stride)
+        n, T, d = Z.shape
+        lags = [Z[:, h - 1 - j * s:T - 1 - j * s] for j in range(int(self.n_delays))]
+        lin = np.concatenate(lags, axis=2).reshape(-1, d * int(self.n_delays))
+        cur = Z[:, h - 1:T - 1].reshape(-1, d)
+        nxt = Z[:, h:].reshape(-1, d)
+        return lin, cur, nxt
+
+    def _delay_vector(self, zhist: np.ndarray) -> np.ndarray:
+        s = int(self.delay_stride)
+        return np.concatenate([zhist[:, -1 - j * s] for j in range(int(self.n_delays))], axis=1)
+
+
+@register("forecaster", "ngrc")
+class NGRC(_DelayMixin, Forecaster):
+    """Next-generation reservoir computing (Gauthier et al. 2021): nonlinear vector autoregression.
+
+    Features: a constant, ``n_delays`` delayed states (stride ``delay_stride``) and their unique
+    monomials up to degree ``poly_order``; ridge regression (``alpha``) on the increment
+    ``z_{k+1} - z_k``.
+    """
+
+    kind = "ngrc"
+
+    def __init__(self, n_delays: int = 2, delay_stride: int = 1, poly_order: int = 2,
+                 alpha: float = 1e-6, scaling: str = "component") -> None:
+        self.scaling = scaling
+        self.n_delays = n_delays
+        self.delay_stride = delay_stride
+        self.poly_order = poly_order
+        self.alpha = alpha
+
+    def _features(self, lin):
+        return np.column_stack([np.ones(len(lin)), lin, polynomial_features(lin, int(self.poly_order))])
+
+    def _fit(self, X):
+        if int(self.n_delays) < 1 or int(self.delay_stride) < 1 or int(self.poly_order) < 1:
+            raise SurroflowError("ngrc: n_delays, delay_stride and poly_order must be >= 1")
+        n_feat = 1 + X.shape[2] * int(self.n_delays) + n_polynomial_features(X.shape[2] * int(self.n_delays),
+                                                                             int(self.poly_order))
+        if n_feat > 20000:
+            raise SurroflowError(f"ngrc: {n_feat} features is too many; reduce the state (state: pod), "
+                                 "n_delays or poly_order")
+        lin, cur, nxt = self._delay_windows(self._z(X))
+        pen = np.full(n_feat, float(self.alpha))
+        pen[0] = 1e-12  # the constant is (almost) unpenalised
+
+        def blocks(chunk=4096):
+            for i in range(0, len(lin), chunk):
+                yield self._features(lin[i:i + chunk]), nxt[i:i + chunk] - cur[i:i + chunk]
+
+        self.coef_ = ridge_solve(blocks, pen)
+
+    def _step_z(self, zhist):
+        return zhist[:, -1] + self._features(self._delay_vector(zhist)) @ self.coef_
+
+    def _get_state(self):
+        return {"coef_": self.coef_}
+
+
+@register("forecaster", "rff")
+class RandomFeatures(_DelayMixin, Forecaster):
+    """Random-feature ridge regression (random feature maps, Gottwald & Reich 2021).
+
+    ``phi(z) = activation(W z + b)`` with ``W ~ U(-weight_scale, weight_scale)`` and
+    ``b ~ U(-bias_scale, bias_scale)`` drawn once from ``random_state`` (stored, so the model is
+    reproducible), plus a linear part; ridge regression (``alpha``) on the increment.
+    """
+
+    kind = "rff"
+
+    def __init__(self, n_features: int = 1000, activation: str = "tanh", weight_scale: float = 0.4,
+                 bias_scale: float = 0.4, alpha: float = 1e-6, n_delays: int = 1, delay_stride: int = 1,
+                 random_state: int | None = 0, scaling: str = "component") -> None:
+        self.scaling = scaling
+        self.n_features = n_features
+        self.activation = activation
+        self.weight_scale = weight_scale
+        self.bias_scale = bias_scale
+        self.alpha = alpha
+        self.n_delays = n_delays
+        self.delay_stride = delay_stride
+        self.random_state = random_state
+
+    def _phi(self, lin):
+        pre = lin @ self.W_.T + self.b_
+        act = np.tanh(pre) if self.activation == "tanh" else np.cos(pre)
+        return np.column_stack([np.ones(len(lin)), lin, act])
+
+    def _fit(self, X):
+        if self.activation not in ("tanh", "cos"):
+            raise SurroflowError(f"rff: activation={self.activation!r} is not allowed; allowed: ['tanh', 'cos']")
+        rng = np.random.default_rng(self.random_state)
+        p = X.shape[2] * int(self.n_delays)
+        self.W_ = rng.uniform(-self.weight_scale, self.weight_scale, (int(self.n_features), p))
+        self.b_ = rng.uniform(-self.bias_scale, self.bias_scale, int(self.n_features))
+        lin, cur, nxt = self._delay_windows(self._z(X))
+        pen = np.full(1 + p + int(self.n_features), float(self.alpha))
+
+        def blocks(chunk=4096):
+            for i in range(0, len(lin), chunk):
+                yield self._phi(lin[i:i + chunk]), nxt[i:i + chunk] - cur[i:i + chunk]
+
+        self.coef_ = ridge_solve(blocks, pen)
+
+    def _step_z(self, zhist):
+        return zhist[:, -1] + self._phi(self._delay_vector(zhist)) @ self.coef_
+
+    def _get_state(self):
+        return {"W_": self.W_, "b_": self.b_, "coef_": self.coef_}
+
+
+__all__ = ["NGRC", "RandomFeatures"]

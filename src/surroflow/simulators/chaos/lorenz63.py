@@ -1,0 +1,54 @@
+"""Lorenz-63: three coupled ODEs, classical fourth-order Runge–Kutta with a fixed step ``dt``."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..base import Coordinate
+from .base import ChaoticSystem, Setting, rk4, rk4_tangent
+
+
+class Lorenz63(ChaoticSystem):
+    """Lorenz (1963): x' = σ(y-x), y' = x(ρ-z) - y, z' = xy - βz."""
+
+    name = "lorenz63"
+    SETTINGS = {
+        "sigma": Setting(10.0, float),
+        "rho": Setting(28.0, float),
+        "beta": Setting(8.0 / 3.0, float),
+        "dt": Setting(0.01, float, doc="RK4 step"),
+    }
+    PHYSICS_KEYS = ("sigma", "rho", "beta")
+    PUBLISHED = {(10.0, 28.0, round(8.0 / 3.0, 10)): (0.9056, "published (Sprott 2003: 0.9056)")}
+    DEFAULT_TRANSIENT = 25.0
+    SALT = 63
+
+    @property
+    def dim(self) -> int:
+        return 3
+
+    def _space_coordinate(self) -> Coordinate:
+        return Coordinate(("component",), np.array(["x", "y", "z"]), "1", "state component")
+
+    def random_states(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        lo, hi = np.array([-20.0, -25.0, 0.0]), np.array([20.0, 25.0, 50.0])
+        return lo + (hi - lo) * rng.random((n, 3))
+
+    def rhs(self, x: np.ndarray) -> np.ndarray:
+        s, r, b = self.sigma, self.rho, self.beta
+        X, Y, Z = x[..., 0], x[..., 1], x[..., 2]
+        return np.stack([s * (Y - X), X * (r - Z) - Y, X * Y - b * Z], axis=-1)
+
+    def jvp(self, x: np.ndarray, V: np.ndarray) -> np.ndarray:
+        s, r, b = self.sigma, self.rho, self.beta
+        X, Y, Z = (x[:, i, None] for i in range(3))
+        dX, dY, dZ = V[:, 0], V[:, 1], V[:, 2]
+        return np.stack([s * (dY - dX), (r - Z) * dX - dY - X * dZ, Y * dX + X * dY - b * dZ], axis=1)
+
+    def step(self, x: np.ndarray, dt: float | None = None) -> np.ndarray:
+        return rk4(self.rhs, x, self.dt if dt is None else dt)
+
+    def tangent_step(self, x, V, dt=None):
+        return rk4_tangent(self.rhs, self.jvp, x, V, self.dt if dt is None else dt)
+
+
+__all__ = ["Lorenz63"]

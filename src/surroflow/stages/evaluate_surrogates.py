@@ -1,0 +1,33 @@
+"""Stage ``evaluate_surrogates``: every reduced model of a parametric study on the test design.
+
+Inputs: ``train``, ``test`` (generate data), ``bases`` (global basis files, for the
+singular-value figure and the reduction cost), ``models`` (model files of ``train_surrogate``),
+optional ``projection_study`` (only a dependency: its figure goes to the report beside these).
+Outputs: ``metrics`` (NetCDF), ``summary`` (CSV; an HTML table beside it, ``summary_html`` when
+the rule names it), ``figures`` (a folder: ``singular_values``, ``fields``, ``error_parameters``,
+``error_split``, each PNG with a PDF beside it).  Settings: ``ctx.section["evaluation"]``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+from . import StageContext
+
+
+def _as_list(v: str | list[str]) -> list[str]:
+    return [v] if isinstance(v, str) else list(v)
+
+
+def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: StageContext) -> None:
+    from ..evaluation.parametric import evaluate_surrogate_files
+    summary = str(outputs["summary"])
+    evaluate_surrogate_files(
+        str(inputs["train"]), str(inputs["test"]), _as_list(inputs["bases"]), _as_list(inputs["models"]),
+        ctx.section["evaluation"], metrics_path=str(outputs["metrics"]), summary_path=summary,
+        figures_dir=str(outputs["figures"]),
+        summary_html=str(outputs.get("summary_html", Path(summary).with_suffix(".html"))),
+        attrs=ctx.provenance())
+
+
+__all__ = ["run"]

@@ -1,0 +1,229 @@
+"""Stage ``generate_batch``: run the high-fidelity simulator over one batch of a design, on dask.
+
+One batch = one NetCDF file written atomically, so a killed run resumes without recomputing
+finished batches.  Each sample's outcome is recorded in ``status(sample)`` with a reason; the
+fields of a failed or diverged sample are NaN (never zero-filled) and downstream stages
+exclude them.  The Lyapunov attributes of a chaotic simulator (:func:`surroflow.dynamics.
+lyapunov_attrs`) are attached here, outside the simulator.
+
+Input ``design`` (a ``make_design`` artifact), output ``batch``; the batch number is the
+``batch`` wildcard, its size ``design.batch_size``.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from .. import SurroflowError
+from ..design import design_records
+from ..io import STATUS_FLAGS, STATUS_OK, open_dataset, status_attrs, status_name, write_dataset
+from ..simulators import SampleFailure, get_simulator
+from ..simulators.base import Simulator
+from . import StageContext
+
+log = logging.getLogger("surroflow.generate_batch")
+
+
+# --------------------------------------------------------------------------- running
+def _run_with_timeout(sim: Simulator, params: Mapping[str, float], timeout: float | None
+                      ) -> Mapping[str, np.ndarray] | SampleFailure:
+    """Run one sample; a Python simulator over ``timeout`` is abandoned and flagged 'timeout'.
+
+    A Python function cannot be killed from inside the worker: the abandoned thread finishes in
+    the background (external solvers are killed by their own subprocess timeout).
+    """
+    if timeout is None:
+        try:
+            return sim.run_sample(params)
+        except SampleFailure as exc:
+            return exc
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["out"] = sim.run_sample(params)
+        except BaseException as exc:  # noqa: BLE001 - reported as the sample's failure
+            box["out"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        return SampleFailure(f"exceeded timeout of {timeout:g} s", "timeout")
+    out = box["out"]
+    if isinstance(out, BaseException) and not isinstance(out, SampleFailure):
+        raise out
+    return out
+
+
+def run_samples(sim_name: str, settings: Mapping[str, Any], records: Sequence[Mapping[str, float]],
+                timeout: float | None) -> list[tuple[Any, float]]:
+    """Run samples inside one dask task; return ``(result_or_failure, wall_seconds)`` per sample.
+
+    The simulator is built inside the worker (after the process starts), never pickled.
+    Unexpected exceptions become 'failed' samples with the exception text as the reason.
+    """
+    sim = get_simulator(sim_name, **settings)
+    out: list[tuple[Any, float]] = []
+    if getattr(sim, "vectorised", False) and timeout is None:
+        t0 = time.perf_counter()
+        try:
+            results = sim.run_batch(list(records))
+        except Exception as exc:  # noqa: BLE001
+            results = [SampleFailure(f"{type(exc).__name__}: {exc}", "failed")] * len(records)
+        per = (time.perf_counter() - t0) / max(1, len(records))
+        return [(r, per) for r in results]
+    for rec in records:
+        t0 = time.perf_counter()
+        try:
+            res = _run_with_timeout(sim, rec, timeout)
+        except Exception as exc:  # noqa: BLE001
+            res = SampleFailure(f"{type(exc).__name__}: {exc}", "failed")
+        out.append((res, time.perf_counter() - t0))
+    return out
+
+
+def _check_result(sim: Simulator, res: Any) -> tuple[dict[str, np.ndarray] | None, int, str]:
+    if isinstance(res, SampleFailure):
+        if res.status not in STATUS_FLAGS or res.status == "ok":
+            return None, STATUS_FLAGS["failed"], res.reason
+        return None, STATUS_FLAGS[res.status], res.reason
+    fields: dict[str, np.ndarray] = {}
+    for var in sim.outputs():
+        if var.name not in res:
+            return None, STATUS_FLAGS["failed"], f"simulator returned no {var.name!r}"
+        arr = np.asarray(res[var.name], dtype=float)
+        shape = sim.output_shape(var)
+        if arr.shape != shape:
+            return None, STATUS_FLAGS["failed"], f"{var.name!r} has shape {arr.shape}, expected {shape}"
+        if not np.all(np.isfinite(arr)):
+            return None, STATUS_FLAGS["diverged"], f"non-finite values in {var.name!r}"
+        fields[var.name] = arr
+    return fields, STATUS_OK, ""
+
+
+def batch_dataset(sim: Simulator, design: xr.Dataset, results: Sequence[tuple[Any, float]]) -> xr.Dataset:
+    """Assemble one batch's results into the canonical generated dataset."""
+    from ..dynamics import lyapunov_attrs
+
+    n = design.sizes["sample"]
+    status = np.zeros(n, dtype="i1")
+    reasons = np.empty(n, dtype=object)
+    walls = np.zeros(n)
+    arrays = {v.name: np.full((n, *sim.output_shape(v)), np.nan) for v in sim.outputs()}
+    for i, (res, wall) in enumerate(results):
+        fields, code, reason = _check_result(sim, res)
+        status[i], reasons[i], walls[i] = code, reason, wall
+        if fields is not None:
+            for name, arr in fields.items():
+                arrays[name][i] = arr
+    data_vars: dict[str, Any] = {
+        v.name: (("sample", *v.dims), arrays[v.name], {"units": v.units, "long_name": v.long_name or v.name})
+        for v in sim.outputs()}
+    data_vars["status"] = (("sample",), status, status_attrs())
+    data_vars["status_reason"] = (("sample",), reasons.astype(str),
+                                  {"long_name": "why the sample is not ok (empty when ok)"})
+    data_vars["wall_time"] = (("sample",), walls,
+                              {"units": "s", "long_name": "high-fidelity wall time per sample"})
+    mesh = getattr(sim, "mesh_variables", None)
+    if callable(mesh):
+        data_vars.update(mesh())
+    coords = {name: (c.dims, np.asarray(c.values), {"units": c.units, "long_name": c.long_name, **dict(c.extra_attrs)})
+              for name, c in sim.coordinates().items()}
+    ds = xr.Dataset(data_vars, coords=coords)
+    ds = ds.assign(design=design["design"]).assign_coords(
+        {k: design.coords[k] for k in design.coords if k != "sample"})
+    ds = ds.assign_coords(sample=design["sample"].values)
+    ds.attrs.update(sim.attrs())
+    ds.attrs.update(lyapunov_attrs(sim))
+    ds.attrs["time_dim"] = sim.time_dim or "none"
+    ds.attrs["simulator"] = sim.name
+    return ds
+
+
+def remove_stale_temporaries(out: Path) -> list[Path]:
+    """Delete temporary files that a killed writer of ``out`` left beside it.
+
+    :func:`~surroflow.io.write_dataset` writes ``.<name>.<random>.tmp.nc`` and renames it; a
+    SIGKILL between the two leaves the temporary behind.  One writer per file: only the job
+    that makes ``out`` calls this, before it writes.
+    """
+    removed = []
+    for tmp in out.parent.glob(f".{out.name}.*.tmp.nc"):
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
+def _gather(groups: Sequence[Sequence[Mapping[str, float]]], futures: Sequence[Any],
+            first_sample: int) -> list[tuple[Any, float]]:
+    """Results of the per-group futures in design order; a lost task becomes a clear error."""
+    from distributed import KilledWorker
+
+    results: list[tuple[Any, float]] = []
+    offset = first_sample
+    for group, fut in zip(groups, futures):
+        try:
+            results.extend(fut.result())
+        except KilledWorker as exc:
+            raise SurroflowError(
+                f"samples {offset}..{offset + len(group) - 1}: every dask worker that ran them died "
+                f"(distributed.scheduler.allowed-failures reached): the simulator crashes the "
+                f"process or runs out of memory; raise the rule's mem_mb or fix the simulator "
+                f"({exc})") from None
+        offset += len(group)
+    return results
+
+
+def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: StageContext) -> None:
+    """Run batch number ``ctx.wildcards['batch']`` of the design ``inputs['design']``.
+
+    Samples are spread over the dask cluster of ``ctx.dask`` (:mod:`surroflow.distributed`,
+    sized to the job's threads and memory); the simulator is constructed in each worker.  A
+    task whose worker dies is retried by dask on another worker; a sample that fails, diverges
+    or times out is flagged in ``status(sample)``, never retried.  The file is written
+    atomically when all samples are done, so a killed job leaves no output and only its own
+    batch is rerun.
+    """
+    from ..distributed import dask_client, describe
+
+    out = Path(outputs["batch"])
+    for tmp in remove_stale_temporaries(out):
+        log.warning("removed %s, left by a killed writer", tmp)
+    batch, batch_size = int(ctx.wildcards["batch"]), int(ctx.section["design"]["batch_size"])
+    design = open_dataset(inputs["design"], stage="make_design", required=("design",))
+    n = design.sizes["sample"]
+    lo, hi = batch * batch_size, min(n, (batch + 1) * batch_size)
+    if lo >= n:
+        raise SurroflowError(f"{inputs['design']}: batch {batch} starts at sample {lo} but the design has {n}")
+    sub = design.isel(sample=slice(lo, hi))
+    records = design_records(sub)
+    sim_cfg = ctx.section["simulator"]
+    name, settings, timeout = sim_cfg["name"], dict(sim_cfg["settings"]), sim_cfg["timeout_s"]
+    sim = get_simulator(name, **settings)   # validates settings before any work
+    log.info("batch %d: samples %d..%d of %d (%s) on %s", batch, lo, hi - 1, n, name,
+             describe(ctx.dask, ctx.threads))
+    t0 = time.perf_counter()
+    vectorised = getattr(sim, "vectorised", False) and timeout is None
+    groups = [records] if vectorised else [[r] for r in records]
+    with dask_client(ctx.dask, n_workers=ctx.threads, memory_mb=ctx.mem_mb) as client:
+        futures = client.map(run_samples, [name] * len(groups), [settings] * len(groups), groups,
+                             [timeout] * len(groups), pure=False)
+        results = _gather(groups, futures, lo)
+    ds = batch_dataset(sim, sub, results)
+    flagged = np.flatnonzero(ds["status"].values != STATUS_OK)
+    for i in flagged:
+        log.warning("sample %d flagged %s: %s", int(ds["sample"][i]), status_name(int(ds["status"][i])),
+                    str(ds["status_reason"][i].values))
+    ds.attrs.update(ctx.provenance(batch=batch, batch_size=batch_size, split=ctx.wildcards["split"]))
+    write_dataset(ds, out)
+    log.info("batch %d done in %.1f s: %d ok, %d flagged", batch, time.perf_counter() - t0,
+             hi - lo - flagged.size, flagged.size)

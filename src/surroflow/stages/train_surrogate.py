@@ -1,0 +1,89 @@
+"""Stage ``train_surrogate``: one configured surrogate composed with the study's bases.
+
+Inputs: ``train`` (the training generate dataset) and ``bases`` (the global basis files
+``reduce/<variable>.nc`` of stage ``fit_pod``, or the one local basis file of stage
+``fit_local_pod``).  Output: ``model``, a self-contained
+:class:`~surroflow.surrogates.reduced.ReducedModel` file with the attributes ``model_name``,
+``model_kind`` and ``fit_seconds`` (the regressor fit alone: the heavy imports happen when the
+estimator is built, the snapshots are read before the clock starts).
+
+BLAS and torch are limited to the job's threads: results are reproducible bit for bit, and jobs
+running side by side do not oversubscribe the cores.  Flagged samples are left out (and counted).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Mapping, Sequence
+
+from threadpoolctl import threadpool_limits
+
+from .. import SurroflowError
+from .. import snapshots as snap
+from ..io import open_dataset, write_dataset
+from ..reduction.local import LocalPOD
+from ..reduction.pod import POD
+from ..surrogates.reduced import ReducedModel
+from ..surrogates.registry import make_estimator
+from . import StageContext
+
+logger = logging.getLogger(__name__)
+
+GENERATE_STAGES = ("collect_batches", "import_files")
+
+
+def _as_list(paths: str | Sequence[str]) -> list[str]:
+    return [paths] if isinstance(paths, str) else [str(p) for p in paths]
+
+
+def open_generate(path: str, required: tuple[str, ...] = ()) -> Any:
+    """A generate dataset (stage ``collect_batches`` or ``import_files``), checked."""
+    return open_dataset(path, stage=GENERATE_STAGES, required=("status", *required))
+
+
+def load_bases(paths: Sequence[str], basis: str, where: str) -> dict[str, POD] | dict[str, LocalPOD]:
+    """``{variable: POD}`` from ``fit_pod`` files, or ``{variable: LocalPOD}`` from one
+    ``fit_local_pod`` file."""
+    if basis == "local":
+        if len(paths) != 1:
+            raise SurroflowError(f"{where}: a local model takes one local basis file, got {len(paths)}")
+        ds = open_dataset(paths[0], stage="fit_local_pod", required=("modes", "n_modes", "centroids"))
+        return {str(ds.attrs["variable"]): LocalPOD.from_dataset(ds)}
+    bases: dict[str, POD] = {}
+    for p in paths:
+        ds = open_dataset(p, stage="fit_pod", required=("modes", "mean", "weights"))
+        bases[str(ds.attrs["variable"])] = POD.from_dataset(ds)
+    if not bases:
+        raise SurroflowError(f"{where}: no basis file given")
+    return bases
+
+
+def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext) -> None:
+    name = ctx.wildcards["surrogate"]
+    cfg = ctx.section["surrogate"][name]
+    kind, basis = cfg["kind"], cfg["basis"]
+    where = f"studies.{ctx.study}.surrogates.{name}"
+    with threadpool_limits(ctx.threads):
+        regressor = make_estimator(kind, cfg["params"], "surrogate", where=f"{where}.params")
+        if kind == "mlp":
+            from ..surrogates.torch_utils import set_threads
+            set_threads(ctx.threads)
+        train = open_generate(inputs["train"], ("design",))
+        bases = load_bases(_as_list(inputs["bases"]), basis, where)
+        n_excluded = snap.n_flagged(train)
+        train = snap.require_ok_samples(train, f"{where}: {inputs['train']}", "training samples")
+        model = ReducedModel(bases, regressor).describe(train)
+        X = snap.snapshot_inputs(train, model.variables[0])
+        S = {v: snap.snapshot_matrix(train, v) for v in model.variables}
+        logger.info("%s (%s, %s bases of %s): %d training rows x %d inputs (%d flagged samples excluded)",
+                    name, kind, basis, model.variables, X.shape[0], X.shape[1], n_excluded)
+        t0 = time.perf_counter()
+        model.fit(X, S)
+        fit_seconds = time.perf_counter() - t0
+    logger.info("%s: fitted in %.2f s, %d online modes", name, fit_seconds, model.n_online_modes)
+    attrs = ctx.provenance(model_name=name, model_kind=kind, fit_seconds=fit_seconds,
+                           n_train_rows=int(X.shape[0]), n_excluded_samples=int(n_excluded))
+    write_dataset(model.to_dataset(attrs), outputs["model"])
+
+
+__all__ = ["run", "load_bases", "open_generate"]

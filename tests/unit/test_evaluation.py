@@ -1,0 +1,362 @@
+"""The evaluation package: parametric (errors against independently computed ones, the error
+split identity, flagged samples, honest costs) and forecast (baselines always present, a
+diverging model labelled, not dropped), through the stage modules the rules call."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from surroflow.io import STATUS_FAILED, STATUS_OK, open_dataset, write_dataset
+from surroflow.stages import StageContext
+
+EVALUATION = {"n_plot_samples": 3, "timing_repeats": 1, "error_bound": 0.5}
+
+
+# =============================================================================== parametric data
+def _fields(design: np.ndarray, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """A travelling, decaying bump: smooth in the parameters, a few POD modes capture it."""
+    a, c = design[:, 0], design[:, 1]
+    X, T = np.meshgrid(x, t)                                  # (nt, nx)
+    return a[:, None, None] * np.exp(-((X[None] - 0.3 - c[:, None, None] * T[None]) ** 2) / 0.02) \
+        * np.exp(-T[None])
+
+
+def _generate(path: Path, n: int, seed: int, *, bad: int | None = None, timed: bool = True) -> Path:
+    rng = np.random.default_rng(seed)
+    design = np.column_stack([rng.uniform(0.5, 1.5, n), rng.uniform(0.2, 0.6, n)])
+    x, t = np.linspace(0, 1, 41), np.linspace(0, 0.5, 6)
+    u = _fields(design, x, t)
+    status = np.full(n, STATUS_OK, dtype="i1")
+    wall = rng.uniform(0.5, 1.5, n) if timed else np.full(n, np.nan)
+    if bad is not None:
+        status[bad], u[bad] = STATUS_FAILED, np.nan
+    ds = xr.Dataset(
+        {"u": (("sample", "time", "x"), u, {"units": "m/s", "long_name": "velocity"}),
+         "design": (("sample", "parameter"), design),
+         "status": (("sample",), status), "status_reason": (("sample",), np.array([""] * n, dtype=object)),
+         "wall_time": (("sample",), wall, {"units": "s"})},
+        coords={"sample": np.arange(n), "parameter": ["amplitude", "speed"],
+                "parameter_units": ("parameter", ["m/s", "1/s"]),
+                "time": ("time", t, {"units": "s"}), "x": ("x", x, {"units": "m"})},
+        attrs={"stage": "collect_batches", "time_dim": "time", "study": "tiny"})
+    return write_dataset(ds, path)
+
+
+def _fit_files(root: Path, train_path: Path, rank: int = 4) -> tuple[Path, list[Path]]:
+    from surroflow.reduction import POD
+    from surroflow.snapshots import snapshot_matrix
+    from surroflow.surrogates.reduced import ReducedModel
+    from surroflow.surrogates.registry import make_estimator
+    train = open_dataset(train_path)
+    pod = POD(method="exact", rank=rank).fit(snapshot_matrix(train, "u"))
+    basis = root / "reduce" / "u.nc"
+    write_dataset(pod.to_dataset(("x",), {"x": train["x"]}, (train.sizes["x"],),
+                                 attrs={"stage": "fit_pod", "variable": "u", "fit_seconds": 0.25}), basis)
+    models = []
+    for name, kind in (("rbf", "rbf"), ("linear", "linear")):
+        rm = ReducedModel({"u": POD.from_dataset(open_dataset(basis))}, make_estimator(kind, {}, "surrogate"))
+        rm.fit_dataset(train)
+        path = root / "train" / f"{name}.nc"
+        write_dataset(rm.to_dataset({"stage": "train_surrogate", "model_name": name, "model_kind": kind,
+                                     "fit_seconds": 0.5}), path)
+        models.append(path)
+    return basis, models
+
+
+def _evaluate(root: Path, train: Path, test: Path, basis: Path, models: list[Path]) -> dict[str, Path]:
+    from surroflow.stages import evaluate_surrogates
+    out = {"metrics": root / "evaluation" / "metrics.nc", "summary": root / "evaluation" / "summary.csv",
+           "figures": root / "evaluation" / "figures"}
+    ctx = StageContext(stage="evaluate_surrogates", study="tiny", section={"evaluation": EVALUATION})
+    evaluate_surrogates.run({"train": str(train), "test": str(test), "bases": [str(basis)],
+                             "models": [str(m) for m in models]}, {k: str(v) for k, v in out.items()}, ctx)
+    return out
+
+
+@pytest.fixture(scope="module")
+def parametric(tmp_path_factory):
+    root = tmp_path_factory.mktemp("parametric")
+    train = _generate(root / "generate" / "train.nc", 24, 0, bad=5)
+    test = _generate(root / "generate" / "test.nc", 7, 1, bad=2)
+    basis, models = _fit_files(root, train)
+    return root, train, test, basis, models, _evaluate(root, train, test, basis, models)
+
+
+def test_parametric_errors_equal_independent_ones(parametric):
+    from surroflow.surrogates.reduced import ReducedModel
+    _, _, test, basis, models, out = parametric
+    ds = open_dataset(test)
+    ok = np.flatnonzero(ds["status"].values == STATUS_OK)
+    metrics = open_dataset(out["metrics"], stage="evaluate_surrogates")
+    summary = pd.read_csv(out["summary"]).set_index("surrogate")
+    w = open_dataset(basis)["weights"].values.reshape(-1)
+    from surroflow.reduction import POD
+    pod = POD.from_dataset(open_dataset(basis))
+    for path in models:
+        mds = open_dataset(path)
+        name = mds.attrs["model_name"]
+        rm = ReducedModel.from_dataset(mds)
+        rel, proj = [], []
+        for s in ok:
+            u = ds["u"].values[s]                                   # (time, x)
+            pred = rm.predict_fields(ds["design"].values[s:s + 1], ds["time"].values)["u"][0]
+            ref = np.sqrt(np.sum(u ** 2 * w))
+            rel.append(np.sqrt(np.sum((u - pred) ** 2 * w)) / ref)
+            proj.append(np.sqrt(np.sum((u - pod.project(u)) ** 2 * w)) / ref)
+        np.testing.assert_allclose(metrics["rel_l2"].sel(surrogate=name, variable="u").values, rel, rtol=1e-10)
+        np.testing.assert_allclose(metrics["projection_error"].sel(surrogate=name, variable="u").values, proj,
+                                   rtol=1e-8, atol=1e-14)
+        assert summary.loc[name, "rel_l2_mean"] == pytest.approx(np.mean(rel), rel=1e-5)
+        assert summary.loc[name, "rel_l2_max"] == pytest.approx(np.max(rel), rel=1e-5)
+        assert summary.loc[name, "online_modes"] == 4 and summary.loc[name, "basis"] == "global"
+        assert summary.loc[name, "kind"] == name
+    # the two regressors really differ (the errors are not a property of the basis alone)
+    assert summary.loc["rbf", "rel_l2_mean"] != summary.loc["linear", "rel_l2_mean"]
+
+
+def test_error_split_identity_and_zero_selection_for_global_bases(parametric):
+    *_, out = parametric
+    m = open_dataset(out["metrics"])
+    tot = m["rel_l2"].values ** 2
+    parts = m["projection_error"].values ** 2 + m["selection_error"].values ** 2 + m["regression_error"].values ** 2
+    np.testing.assert_allclose(tot, parts, rtol=1e-9)
+    assert np.all(m["selection_error"].values == 0) and np.all(m["regression_error"].values > 0)
+    assert np.all(m["selection_accuracy"].values == 1.0)
+
+
+def test_local_model_has_a_selection_error(parametric, tmp_path):
+    from surroflow.reduction.local import LocalPOD
+    from surroflow.surrogates.reduced import ReducedModel
+    from surroflow.surrogates.registry import make_estimator
+    _, train, test, basis, models, _ = parametric
+    rm = ReducedModel({"u": LocalPOD(n_clusters=3, rank=2, random_state=0)}, make_estimator("rbf", {}, "surrogate"))
+    rm.fit_dataset(open_dataset(train))
+    local = write_dataset(rm.to_dataset({"stage": "train_surrogate", "model_name": "rbf_local", "model_kind": "rbf",
+                                         "fit_seconds": 0.5}), tmp_path / "rbf_local.nc")
+    out = _evaluate(tmp_path, train, test, basis, [models[0], local])
+    m = open_dataset(out["metrics"])
+    s = pd.read_csv(out["summary"]).set_index("surrogate")
+    assert s.loc["rbf_local", "basis"] == "local" and s.loc["rbf_local", "online_modes"] == 2
+    sel = m["selection_error"].sel(variable="u")
+    assert np.all(sel.sel(surrogate="rbf").values == 0)
+    assert np.all(np.isfinite(sel.sel(surrogate="rbf_local").values))
+    assert sel.sel(surrogate="rbf_local").values.max() > 0        # computed, not zero-filled
+    tot = m["rel_l2"].values ** 2
+    parts = m["projection_error"].values ** 2 + m["selection_error"].values ** 2 + m["regression_error"].values ** 2
+    np.testing.assert_allclose(tot, parts, rtol=1e-9)
+    assert 0 < float(m["selection_accuracy"].sel(surrogate="rbf_local")) <= 1
+    assert s.loc["rbf_local", "selection_error_mean"] == pytest.approx(float(sel.sel(surrogate="rbf_local").mean()),
+                                                                        rel=1e-5)
+
+
+def test_flagged_samples_excluded_and_counted(parametric):
+    *_, out = parametric
+    m = open_dataset(out["metrics"])
+    assert list(m["sample"].values) == [0, 1, 3, 4, 5, 6]          # sample 2 failed
+    assert np.all(np.isfinite(m["rel_l2"].values))
+    s = pd.read_csv(out["summary"])
+    assert (s["n_test"] == 6).all() and (s["n_test_flagged"] == 1).all() and (s["n_train_flagged"] == 1).all()
+
+
+def test_costs_measured_and_consistent(parametric):
+    _, train, test, _, _, out = parametric
+    s = pd.read_csv(out["summary"]).set_index("surrogate")
+    tr, te = open_dataset(train), open_dataset(test)
+    ok = te["status"].values == STATUS_OK
+    gen = float(np.sum(tr["wall_time"].values))                    # flagged runs cost time too
+    hf = float(np.median(te["wall_time"].values[ok]))
+    for name in ("rbf", "linear"):
+        r = s.loc[name]
+        assert r["generation_seconds"] == pytest.approx(gen, rel=1e-5)
+        assert r["hf_seconds"] == pytest.approx(hf, rel=1e-5)
+        assert r["reduction_seconds"] == pytest.approx(0.25) and r["fit_seconds"] == pytest.approx(0.5)
+        assert r["offline_seconds"] == pytest.approx(gen + 0.75, rel=1e-5)
+        assert 0 < r["prediction_seconds"] < hf
+        assert r["speedup"] == pytest.approx(hf / r["prediction_seconds"], rel=1e-4)
+        # ceil(offline / saving), recomputed from the 6-digit CSV values
+        exact = r["offline_seconds"] / (hf - r["prediction_seconds"])
+        assert r["break_even_queries"] == int(r["break_even_queries"])
+        assert exact <= r["break_even_queries"] + 1e-3 < exact + 1 + 1e-3
+        assert r["meets_error_bound"] == (r["rel_l2_mean"] <= EVALUATION["error_bound"])
+
+
+def test_figures_and_html_summary(parametric):
+    *_, out = parametric
+    for stem in ("singular_values", "fields", "error_parameters", "error_split"):
+        assert (out["figures"] / f"{stem}.png").stat().st_size > 1000
+        assert (out["figures"] / f"{stem}.pdf").exists()
+    html = (out["summary"].with_suffix(".html")).read_text()
+    assert html.count("<tr>") == 3 and "rel_l2_mean" in html and "<table>" in html
+
+
+def test_generation_seconds_nan_without_timings(tmp_path):
+    train = _generate(tmp_path / "generate" / "train.nc", 16, 0, timed=False)
+    test = _generate(tmp_path / "generate" / "test.nc", 4, 1, timed=False)
+    basis, models = _fit_files(tmp_path, train, rank=3)
+    out = _evaluate(tmp_path, train, test, basis, models[:1])
+    r = pd.read_csv(out["summary"]).iloc[0]
+    for col in ("generation_seconds", "hf_seconds", "speedup", "offline_seconds", "break_even_queries"):
+        assert math.isnan(r[col]), col
+    assert r["prediction_seconds"] > 0 and r["fit_seconds"] == pytest.approx(0.5)
+    assert "<td>NaN</td>" in out["summary"].with_suffix(".html").read_text()
+
+
+def test_model_with_other_inputs_is_refused(parametric, tmp_path):
+    from surroflow import SurroflowError
+    _, train, test, basis, models, _ = parametric
+    ds = open_dataset(test)
+    other = ds.assign_coords(parameter=["amplitude", "width"])
+    write_dataset(other, tmp_path / "test.nc")
+    with pytest.raises(SurroflowError, match="takes inputs"):
+        _evaluate(tmp_path, train, tmp_path / "test.nc", basis, models[:1])
+
+
+# =============================================================================== timing helpers
+def test_break_even_and_speedup_edge_cases():
+    from surroflow.evaluation.timing import break_even_queries, speedup
+    assert break_even_queries(10.0, 2.0, 1.0) == 10
+    assert break_even_queries(10.0, 1.0, 2.0) == math.inf
+    assert math.isnan(break_even_queries(math.nan, 2.0, 1.0))
+    assert math.isnan(break_even_queries(10.0, math.nan, 1.0))
+    assert speedup(2.0, 0.5) == 4.0 and math.isnan(speedup(math.nan, 0.5))
+
+
+# =============================================================================== forecast
+LT63 = 1 / 0.9056
+
+
+def _lorenz(n: int, seed: int, n_steps: int = 500, dt: float = 0.01, every: int = 2) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3)) + np.array([0.0, 0.0, 25.0])
+
+    def f(s):
+        return np.column_stack([10 * (s[:, 1] - s[:, 0]), s[:, 0] * (28 - s[:, 2]) - s[:, 1],
+                                s[:, 0] * s[:, 1] - 8 / 3 * s[:, 2]])
+
+    def step(s):
+        k1 = f(s)
+        k2 = f(s + dt / 2 * k1)
+        k3 = f(s + dt / 2 * k2)
+        k4 = f(s + dt * k3)
+        return s + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    for _ in range(1000):                                    # transient: 10 time units
+        x = step(x)
+    out = np.empty((n, n_steps, 3))
+    for k in range(n_steps):
+        out[:, k] = x
+        for _ in range(every):
+            x = step(x)
+    return out
+
+
+def _chaos_data(path: Path, n: int, seed: int, bad: int | None = None) -> Path:
+    traj = _lorenz(n, seed)
+    status = np.full(n, STATUS_OK, dtype="i1")
+    if bad is not None:
+        status[bad], traj[bad] = STATUS_FAILED, np.nan
+    ds = xr.Dataset(
+        {"state": (("sample", "time", "component"), traj), "design": (("sample", "parameter"), np.zeros((n, 1))),
+         "status": (("sample",), status), "wall_time": (("sample",), np.full(n, 0.1))},
+        coords={"sample": np.arange(n), "time": np.arange(traj.shape[1]) * 0.02, "component": ["x", "y", "z"],
+                "parameter": ["rho"]},
+        attrs={"stage": "collect_batches", "lyapunov_time": LT63, "dt_sample": 0.02,
+               "forecast_variable": "state", "study": "chaos"})
+    return write_dataset(ds, path)
+
+
+def _forecast_settings(**override):
+    from surroflow.config import load_schema
+    props = load_schema()["$defs"]["forecast"]["properties"]
+    settings = {k: v["default"] for k, v in props.items()}
+    settings.update(override)
+    assert set(settings) == set(props)
+    return settings
+
+
+def _save_forecaster(model, path: Path, name: str, kind: str, state: str = "full") -> Path:
+    from surroflow.surrogates.state import to_dataset
+    return write_dataset(to_dataset(model, {"stage": "train_forecaster", "model_name": name, "model_kind": kind,
+                                            "state": state, "dt_sample": 0.02, "fit_seconds": 0.1}), path)
+
+
+@pytest.fixture(scope="module")
+def forecast(tmp_path_factory):
+    from surroflow.snapshots import trajectories
+    from surroflow.stages import evaluate_forecast
+    from surroflow.surrogates.registry import make_estimator
+    root = tmp_path_factory.mktemp("forecast")
+    train = _chaos_data(root / "generate" / "train.nc", 4, 0)
+    test = _chaos_data(root / "generate" / "test.nc", 6, 7, bad=2)
+    X = trajectories(open_dataset(train), "state")
+    good = make_estimator("ngrc", {"alpha": 1e-8}, "forecaster").fit(X, dt=0.02)
+    unstable = make_estimator("dmd", {"alpha": 1e-12}, "forecaster").fit(
+        np.cumprod(np.full((1, 20, 3), 1.3), axis=1), dt=0.02)
+    files = [_save_forecaster(good, root / "models" / "ngrc.nc", "ngrc", "ngrc"),
+             _save_forecaster(unstable, root / "models" / "unstable.nc", "unstable", "dmd")]
+    out = {"metrics": root / "evaluation" / "metrics.nc", "summary": root / "evaluation" / "summary.csv",
+           "figures": root / "evaluation" / "figures"}
+    settings = _forecast_settings(horizon_lyapunov=3.0, stats_horizon_lyapunov=6.0, warmup=3,
+                                  starts_per_trajectory=2, start_spacing_lyapunov=1.0, n_plot=1)
+    ctx = StageContext(stage="evaluate_forecast", study="chaos", section={"forecast": settings})
+    evaluate_forecast.run({"test": str(test), "models": [str(f) for f in files]},
+                          {k: str(v) for k, v in out.items()}, ctx)
+    return out
+
+
+def test_forecast_baselines_always_present(forecast):
+    ds = open_dataset(forecast["metrics"], stage="evaluate_forecast")
+    assert list(ds["model"].values) == ["persistence", "climatology", "ngrc", "unstable"]
+    assert ds.sizes["forecast"] == 10                       # 5 ok trajectories x 2 starts
+    assert ds.attrs["n_excluded_test_samples"] == 1
+    assert ds.attrs["horizon_steps"] == int(np.ceil(3.0 * LT63 / 0.02))
+    df = pd.read_csv(forecast["summary"]).set_index("model")
+    assert df.loc["persistence", "vpt_over_persistence"] == 1.0
+    assert df.loc["persistence", "note"] == "fitted on test warm-up states (fit not timed)"
+    assert math.isnan(df.loc["persistence", "fit_seconds"]) and df.loc["ngrc", "fit_seconds"] == pytest.approx(0.1)
+    vpt = ds["vpt"].to_pandas().median(axis=1)
+    assert vpt["ngrc"] > 2.0 > vpt["persistence"]
+    assert bool(df.loc["ngrc", "beats_persistence"]) and df.loc["ngrc", "status"] == "ok"
+    assert (df["n_test"] == 5).all() and (df["n_test_flagged"] == 1).all()
+
+
+def test_forecast_diverging_model_labelled_not_dropped(forecast):
+    ds = open_dataset(forecast["metrics"])
+    df = pd.read_csv(forecast["summary"]).set_index("model")
+    assert df.loc["unstable", "status"] == "diverged (10/10)" and df.loc["unstable", "n_diverged"] == 10
+    assert ds["diverged"].sel(model="unstable").values.all()
+    assert np.all(ds["vpt"].sel(model="unstable").values > 0)   # VPT up to the blow-up
+    assert not ds["diverged"].sel(model="ngrc").values.any()
+
+
+def test_forecast_figures_and_html(forecast):
+    for stem in ("vpt", "error_growth", "spectra", "rollout_0", "invariant_measure"):
+        assert (forecast["figures"] / f"{stem}.png").stat().st_size > 1000
+        assert (forecast["figures"] / f"{stem}.pdf").exists()
+    html = forecast["summary"].with_suffix(".html").read_text()
+    assert html.count("<tr>") == 5 and "diverged (10/10)" in html
+
+
+def test_forecast_model_of_other_size_is_refused(forecast, tmp_path):
+    from surroflow import SurroflowError
+    from surroflow.evaluation.forecast import load_forecasters
+    from surroflow.surrogates.registry import make_estimator
+    m = make_estimator("ngrc", {}, "forecaster").fit(np.random.default_rng(0).normal(size=(2, 50, 2)), dt=0.02)
+    p = _save_forecaster(m, tmp_path / "two.nc", "two", "ngrc")
+    with pytest.raises(SurroflowError, match="fitted on 2 components"):
+        load_forecasters([str(p)], 3, 0.02)
+
+
+def test_forecast_unknown_variable_is_refused(forecast, tmp_path):
+    from surroflow import SurroflowError
+    from surroflow.stages import evaluate_forecast
+    test = forecast["metrics"].parents[1] / "generate" / "test.nc"
+    ctx = StageContext(stage="evaluate_forecast", study="chaos", section={"forecast": _forecast_settings(variable="u")})
+    with pytest.raises(SurroflowError, match="forecast.variable='u'"):
+        evaluate_forecast.run({"test": str(test), "models": []},
+                              {"metrics": str(tmp_path / "m.nc"), "summary": str(tmp_path / "s.csv"),
+                               "figures": str(tmp_path / "f")}, ctx)
