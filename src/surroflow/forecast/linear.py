@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import SurroflowError
+from ..reduction.pod import POD
 from ..surrogates.registry import register
 from .base import Forecaster, n_polynomial_features, polynomial_features, ridge_solve
 
@@ -30,8 +31,7 @@ class DMD(Forecaster):
         d = Z.shape[2]
         Zf = Z.reshape(-1, d)
         r = d if self.rank is None else int(min(self.rank, d))
-        _, _, vt = np.linalg.svd(Zf - Zf.mean(0), full_matrices=False)
-        self.basis_ = vt[:r]  # (r, d)
+        self.basis_ = POD(method="exact", rank=r, energy=None).fit(Zf).modes_  # (r, d), orthonormal
         P = Z @ self.basis_.T
         Xin, Yout = P[:, :-1].reshape(-1, r), P[:, 1:].reshape(-1, r)
         if self.affine:

@@ -9,7 +9,6 @@ the rule names it), ``figures`` (a folder: ``singular_values``, ``fields``, ``er
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Mapping
 
 from . import StageContext
@@ -26,7 +25,7 @@ def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: 
         str(inputs["train"]), str(inputs["test"]), _as_list(inputs["bases"]), _as_list(inputs["models"]),
         ctx.section["evaluation"], metrics_path=str(outputs["metrics"]), summary_path=summary,
         figures_dir=str(outputs["figures"]),
-        summary_html=str(outputs.get("summary_html", Path(summary).with_suffix(".html"))),
+        summary_html=str(outputs["summary_html"]),
         attrs=ctx.provenance())
 
 

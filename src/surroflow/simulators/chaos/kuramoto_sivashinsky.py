@@ -24,6 +24,8 @@ class KuramotoSivashinsky(ChaoticSystem):
     """
 
     name = "kuramoto_sivashinsky"
+    #: (t_total, qr_every) for a Benettin/QR estimate with ~1-2% standard error (8 trajectories)
+    lyapunov_averaging = (1000.0, 4)
     variable = "u"
     variable_long_name = "Kuramoto-Sivashinsky field"
     space_dim = "x"
