@@ -71,7 +71,7 @@ def _fit_files(root: Path, train_path: Path, rank: int = 4) -> tuple[Path, list[
 def _evaluate(root: Path, train: Path, test: Path, basis: Path, models: list[Path]) -> dict[str, Path]:
     from surroflow.stages import evaluate_surrogates
     out = {"metrics": root / "evaluation" / "metrics.nc", "summary": root / "evaluation" / "summary.csv",
-           "figures": root / "evaluation" / "figures"}
+           "summary_html": root / "evaluation" / "summary.html", "figures": root / "evaluation" / "figures"}
     ctx = StageContext(stage="evaluate_surrogates", study="tiny", section={"evaluation": EVALUATION})
     evaluate_surrogates.run({"train": str(train), "test": str(test), "bases": [str(basis)],
                              "models": [str(m) for m in models]}, {k: str(v) for k, v in out.items()}, ctx)
@@ -299,7 +299,7 @@ def forecast(tmp_path_factory):
     files = [_save_forecaster(good, root / "models" / "ngrc.nc", "ngrc", "ngrc"),
              _save_forecaster(unstable, root / "models" / "unstable.nc", "unstable", "dmd")]
     out = {"metrics": root / "evaluation" / "metrics.nc", "summary": root / "evaluation" / "summary.csv",
-           "figures": root / "evaluation" / "figures"}
+           "summary_html": root / "evaluation" / "summary.html", "figures": root / "evaluation" / "figures"}
     settings = _forecast_settings(horizon_lyapunov=3.0, stats_horizon_lyapunov=6.0, warmup=3,
                                   starts_per_trajectory=2, start_spacing_lyapunov=1.0, n_plot=1)
     ctx = StageContext(stage="evaluate_forecast", study="chaos", section={"forecast": settings})
@@ -359,4 +359,4 @@ def test_forecast_unknown_variable_is_refused(forecast, tmp_path):
     with pytest.raises(SurroflowError, match="forecast.variable='u'"):
         evaluate_forecast.run({"test": str(test), "models": []},
                               {"metrics": str(tmp_path / "m.nc"), "summary": str(tmp_path / "s.csv"),
-                               "figures": str(tmp_path / "f")}, ctx)
+                               "summary_html": str(tmp_path / "s.html"), "figures": str(tmp_path / "f")}, ctx)
