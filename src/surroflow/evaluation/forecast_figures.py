@@ -137,38 +137,39 @@ def plot_xt(truth: np.ndarray, preds: Mapping[str, np.ndarray], lead_lt: np.ndar
     return out
 
 
+def _spectrum_panel(ax, x: np.ndarray, truth: np.ndarray, preds: np.ndarray, names: Sequence[str],
+                    col: Mapping[str, str], loglog: bool) -> None:
+    """Truth (black) and every model's finite, non-zero spectrum on one axis."""
+    plot = ax.loglog if loglog else ax.semilogy
+    plot(x, truth, color="k", lw=2, label="truth")
+    for i, n in enumerate(names):
+        y = preds[i]
+        if np.all(np.isfinite(y)) and np.any(y > 0):
+            plot(x, y, color=col[n], lw=1, label=n)
+    ax.set_ylim(bottom=1e-12 * float(np.nanmax(truth)))
+    ax.grid(alpha=0.3, which="both")
+
+
 def plot_spectra(metrics: xr.Dataset, folder: str | Path) -> list[Path]:
     plt = _plt()
     names = [str(n) for n in metrics["model"].values]
     col = _colors(names)
     spatial = "psd_space" in metrics
     fig, axes = plt.subplots(1, 2 if spatial else 1, figsize=(11 if spatial else 6, 4), squeeze=False)
-    f = metrics["frequency"].values[1:]
     ax = axes[0, 0]
-    ax.loglog(f, metrics["psd_time_true"].values[1:], color="k", lw=2, label="truth")
-    for i, n in enumerate(names):
-        y = metrics["psd_time"].values[i, 1:]
-        if np.all(np.isfinite(y)) and np.any(y > 0):
-            ax.loglog(f, y, color=col[n], lw=1, label=n)
-    ax.set_ylim(bottom=1e-12 * float(np.nanmax(metrics["psd_time_true"].values)))
+    _spectrum_panel(ax, metrics["frequency"].values[1:], metrics["psd_time_true"].values[1:],
+                    metrics["psd_time"].values[:, 1:], names, col, loglog=True)
     ax.set_xlabel("frequency [1/time unit]")
     ax.set_ylabel("temporal power spectral density [state² · time]")
     ax.set_title("long rollouts: temporal spectrum (constant forecasts off the axis)")
     ax.legend(fontsize=7)
-    ax.grid(alpha=0.3, which="both")
     if spatial:
         ax = axes[0, 1]
-        k = metrics["wavenumber"].values[1:]
-        ax.semilogy(k, metrics["psd_space_true"].values[1:], color="k", lw=2, label="truth")
-        for i, n in enumerate(names):
-            y = metrics["psd_space"].values[i, 1:]
-            if np.all(np.isfinite(y)) and np.any(y > 0):
-                ax.semilogy(k, y, color=col[n], lw=1, label=n)
-        ax.set_ylim(bottom=1e-12 * float(np.nanmax(metrics["psd_space_true"].values)))
+        _spectrum_panel(ax, metrics["wavenumber"].values[1:], metrics["psd_space_true"].values[1:],
+                        metrics["psd_space"].values[:, 1:], names, col, loglog=False)
         ax.set_xlabel("wavenumber k [1/length]")
         ax.set_ylabel("spatial power spectrum [state²]")
         ax.set_title("long rollouts: spatial spectrum")
-        ax.grid(alpha=0.3, which="both")
     return save(fig, folder, "spectra")
 
 
