@@ -28,3 +28,17 @@ rule all:
     input:
         get_all_targets,
     default_target: True
+
+
+# One run writes a results folder at a time (surroflow.stages.lock): taken when jobs start,
+# given back when the run ends; dry runs take none.
+onstart:
+    take_results_lock()
+
+
+onsuccess:
+    release_results_lock()
+
+
+onerror:
+    release_results_lock()

@@ -2,6 +2,7 @@
 
 Commands
     validate CONFIG            validate a config, print every violation with its key path
+                               (--import: import python: simulators too; --safe: safe mode)
     simulators                 list the registered simulators with their parameters
     config-docs                print the reference table of every config key (config/README.md)
     provenance [RESULTS]       print the provenance of every artifact and check each file's
@@ -20,9 +21,12 @@ from . import SurroflowError, __version__
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_config
+    if args.safe:
+        from .safety import set_safe_mode
+        set_safe_mode(True)
     notes: list[str] = []
-    cfg = load_config(args.config, notes=notes)
-    print(f"{args.config}: valid; studies: {', '.join(cfg['studies'])}")
+    cfg = load_config(args.config, notes=notes, import_modules=args.import_modules)
+    print(f"{args.config}: valid{' (safe mode)' if args.safe else ''}; studies: {', '.join(cfg['studies'])}")
     for note in notes:
         print(f"note: {note}")
     return 0
@@ -40,23 +44,48 @@ def _cmd_simulators(args: argparse.Namespace) -> int:
     return 0
 
 
+def misplaced(attrs: dict, path: Path, results: Path) -> list[str]:
+    """Why an artifact is not where the workflow would have written it (a file copied over
+    another): its study folder, split or model name differs from its path."""
+    why = []
+    study, stage, split = attrs.get("study"), attrs.get("stage"), attrs.get("split")
+    try:
+        folder = path.resolve().relative_to(results.resolve()).parts[0]
+    except (ValueError, IndexError):
+        folder = None
+    if folder is not None and folder != study:
+        why.append(f"it belongs to study {study!r} but lies in the folder of {folder!r}")
+    if stage in ("make_design", "collect_batches", "import_files") and path.stem != split:
+        why.append(f"it holds the {split!r} split but is named {path.name}")
+    if stage == "generate_batch":
+        want = f"batch_{int(attrs.get('batch', -1)):04d}"
+        if path.parent.name != split or path.stem != want:
+            why.append(f"it is batch {want} of the {split!r} split but is named {path.parent.name}/{path.name}")
+    if stage in ("train_surrogate", "train_forecaster") and path.stem != attrs.get("model_name"):
+        why.append(f"it holds model {attrs.get('model_name')!r} but is named {path.name}")
+    return why
+
+
 def check_provenance(results: str | Path, config_path: str | Path) -> tuple[list[dict], list[dict]]:
-    """Rows ``{file, stage, study, created, git_commit, status}`` for every artifact; and the stale ones."""
-    import xarray as xr
-
+    """Rows ``{file, stage, study, created, git_commit, status}`` for every artifact; and the stale
+    ones: made with another config, or made from an input that has changed or gone since
+    (:func:`surroflow.lineage.changed_inputs`, content fingerprints)."""
     from .config import load_config, stage_sections
-    from .io import ENGINE, config_sha256
+    from .io import config_sha256
+    from .lineage import changed_inputs, read_attrs
 
+    if not Path(results).is_dir():
+        raise SurroflowError(f"{results}: no such results folder (give the folder of the config's "
+                             "'results:' key)")
     cfg = load_config(config_path)
     rows, stale = [], []
     for path in sorted(Path(results).rglob("*.nc")):
-        if path.name.startswith(".") and path.name.endswith(".tmp.nc"):
+        if path.name.startswith(".") and ".tmp" in path.name:
             continue   # a temporary of write_dataset (left by a killed writer), not an artifact
         try:
-            with xr.open_dataset(path, engine=ENGINE) as ds:
-                attrs = dict(ds.attrs)
-        except Exception as exc:  # noqa: BLE001
-            row = {"file": str(path), "status": f"unreadable ({type(exc).__name__})"}
+            attrs = read_attrs(path)
+        except SurroflowError as exc:
+            row = {"file": str(path), "status": f"unreadable ({exc})"}
             rows.append(row)
             stale.append(row)
             continue
@@ -74,11 +103,16 @@ def check_provenance(results: str | Path, config_path: str | Path) -> tuple[list
                 stale.append(row)
                 rows.append(row)
                 continue
-            if expected == attrs.get("config_sha256"):
-                row["status"] = "current"
-            else:
-                row["status"] = "STALE: config changed since this file was made"
+            why = [] if expected == attrs.get("config_sha256") else ["the config changed since it was made"]
+            why += misplaced(attrs, path, Path(results))
+            why += changed_inputs(attrs, path)
+            if "lineage" not in attrs and stage is not None:
+                why.append("it has no lineage record (made by an older surroflow or by hand)")
+            if why:
+                row["status"] = "STALE: " + "; ".join(why)
                 stale.append(row)
+            else:
+                row["status"] = "current"
         rows.append(row)
     return rows, stale
 
@@ -91,6 +125,8 @@ def _cmd_provenance(args: argparse.Namespace) -> int:
     print(f"\n{len(rows)} artifact(s), {len(stale)} stale or unreadable")
     for r in stale:
         print(f"  stale: {r['file']}")
+    if stale:
+        print("delete the stale files and rerun snakemake (it remakes exactly them and what follows)")
     return 1 if stale else 0
 
 
@@ -120,6 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("validate", help="validate a config file")
     p.add_argument("config")
+    p.add_argument("--import", dest="import_modules", action="store_true",
+                   help="import 'python:module:Class' simulators to check their settings (runs their code)")
+    p.add_argument("--safe", action="store_true",
+                   help="check the config as untrusted input (safe mode: see docs/security.md)")
     p.set_defaults(func=_cmd_validate)
     p = sub.add_parser("simulators", help="list registered simulators")
     p.set_defaults(func=_cmd_simulators)

@@ -44,7 +44,8 @@ def _undisturbed(work: Path, out: Path, split: str) -> xr.Dataset:
         batches.append(str(path))
     ctx = StageContext.for_study(cfg, STUDY, "collect_batches", split=split)
     ctx.section["simulator"]["max_failure_fraction"] = 0.0
-    collect_batches.run({"batches": batches}, {"data": str(out / f"{split}.nc")}, ctx)
+    collect_batches.run({"design": str(work / "results" / STUDY / "design" / f"{split}.nc"), "batches": batches},
+                        {"data": str(out / f"{split}.nc")}, ctx)
     return open_dataset(out / f"{split}.nc").drop_vars("wall_time")
 
 

@@ -27,6 +27,7 @@ from surroflow.surrogates.registry import (
     make_estimator,
 )
 from surroflow.surrogates.state import from_dataset, load, save, to_dataset
+from tests.artifacts import context, stamp
 
 torch.set_num_threads(1)
 
@@ -87,7 +88,7 @@ def test_registry_rejects_an_unknown_hyperparameter_by_name(family, kind, bad, g
     with pytest.raises(SurroflowError, match=rf"{where}: unknown hyperparameter\(s\) \['{bad}'\] of {family} "
                                              rf"kind '{kind}'; allowed: \[.*'{good}'"):
         check_estimator_params(kind, {bad: 1, good: 2}, family, where)
-    check_estimator_params(kind, {good: 2}, family, where)       # the right name passes
+    check_estimator_params(kind, {good: "rbf" if good == "kernel" else 2}, family, where)  # the right name passes
 
 
 def test_registry_knows_both_families_and_the_schema_kinds():
@@ -182,7 +183,7 @@ def test_a_model_saved_for_cuda_loads_and_predicts_on_cpu():
 
 
 def test_an_unknown_device_is_refused():
-    with pytest.raises(SurroflowError, match="device='tpu' is not allowed"):
+    with pytest.raises(SurroflowError, match=r"params.device: 'tpu' is not allowed .*\['cpu', 'cuda', 'auto'\]"):
         make_forecaster("node", device="tpu", n_iterations=1).fit(lorenz_like(2, 30))
 
 
@@ -213,7 +214,7 @@ def _generate_file(path, n: int, seed: int):
     ds = xr.Dataset({"design": (("sample", "parameter"), design), "u": (("sample", "time", "x"), u),
                      "status": (("sample",), status)},
                     coords={"time": t, "x": x, "parameter": np.array(["a", "b"], dtype=object)},
-                    attrs={"stage": "collect_batches", "time_dim": "time"})
+                    attrs=stamp({"time_dim": "time", "split": "train"}, "collect_batches", path, study="s"))
     write_dataset(ds, path)
     return ds
 
@@ -223,10 +224,10 @@ def test_train_surrogate_stage_writes_a_self_contained_model(tmp_path):
     from surroflow.stages import StageContext, train_surrogate
     ds = _generate_file(tmp_path / "train.nc", 10, 0)
     pod = POD(rank=4, energy=None).fit(snapshot_matrix(ok_samples(ds), "u"))
-    write_dataset(pod.to_dataset(("x",), {"x": ds["x"]}, (25,), {"stage": "fit_pod", "variable": "u"}),
-                  tmp_path / "u.nc")
-    section = {"task": "parametric", "surrogate": {"r": {"kind": "rbf", "params": {}, "basis": "global"}}}
-    ctx = StageContext(stage="train_surrogate", study="s", section=section, wildcards={"study": "s", "surrogate": "r"})
+    write_dataset(pod.to_dataset(("x",), {"x": ds["x"]}, (25,), stamp({"variable": "u"}, "fit_pod", tmp_path / "u.nc",
+                                                                     study="s")), tmp_path / "u.nc")
+    section = {"surrogate": {"r": {"kind": "rbf", "params": {}, "basis": "global"}}}
+    ctx = context("train_surrogate", "s", {"surrogate": "r"}, **section)
     train_surrogate.run({"train": str(tmp_path / "train.nc"), "bases": [str(tmp_path / "u.nc")]},
                         {"model": str(tmp_path / "model.nc")}, ctx)
     mds = open_dataset(tmp_path / "model.nc", stage="train_surrogate")
@@ -240,8 +241,8 @@ def test_train_surrogate_stage_writes_a_self_contained_model(tmp_path):
     bad = {**section, "surrogate": {"r": {"kind": "rbf", "params": {"smooth": 1}, "basis": "global"}}}
     with pytest.raises(SurroflowError, match=r"studies\.s\.surrogates\.r\.params: unknown hyperparameter"):
         train_surrogate.run({"train": str(tmp_path / "train.nc"), "bases": [str(tmp_path / "u.nc")]},
-                            {"model": str(tmp_path / "bad.nc")}, StageContext("train_surrogate", "s", bad,
-                                                                             {"study": "s", "surrogate": "r"}))
+                            {"model": str(tmp_path / "bad.nc")}, context("train_surrogate", "s", {"surrogate": "r"},
+                                                                         **bad))
 
 
 @pytest.mark.parametrize("name,kind,state", [("persistence", "persistence", "full"), ("pod_ngrc", "ngrc", "pod")])
@@ -252,12 +253,13 @@ def test_train_forecaster_stage_writes_the_model_and_its_attributes(tmp_path, na
     status[3] = 1
     ds = xr.Dataset({"state": (("sample", "time", "component"), traj), "status": (("sample",), status)},
                     coords={"time": np.arange(120) * 0.1, "component": ["x", "y", "z"]},
-                    attrs={"stage": "collect_batches", "lyapunov_time": 1.1, "dt_sample": 0.1})
+                    attrs=stamp({"lyapunov_time": 1.1, "dt_sample": 0.1, "split": "train"}, "collect_batches",
+                                tmp_path / "train.nc", study="f", task="forecast"))
     write_dataset(ds, tmp_path / "train.nc")
     forecast = {"variable": None, "state": "full", "rank": 2, "seed": 0}
     section = {"task": "forecast", "forecast": forecast,
                "model": {name: {"kind": kind, "params": {}, "state": "inherit" if kind in BASELINES else state}}}
-    ctx = StageContext("train_forecaster", "f", section, {"study": "f", "model": name})
+    ctx = context("train_forecaster", "f", {"model": name}, **section)
     train_forecaster.run({"train": str(tmp_path / "train.nc")}, {"model": str(tmp_path / "m.nc")}, ctx)
     mds = open_dataset(tmp_path / "m.nc", stage="train_forecaster")
     a = mds.attrs

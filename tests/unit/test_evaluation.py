@@ -12,9 +12,12 @@ import pytest
 import xarray as xr
 
 from surroflow.io import STATUS_FAILED, STATUS_OK, open_dataset, write_dataset
-from surroflow.stages import StageContext
+
+from tests.artifacts import context, stamp
 
 EVALUATION = {"n_plot_samples": 3, "timing_repeats": 1, "error_bound": 0.5}
+#: the configured surrogates of the hand-made study (the stage checks each model file's kind)
+SURROGATES = {"rbf": {"kind": "rbf"}, "linear": {"kind": "linear"}, "rbf_local": {"kind": "rbf"}}
 
 
 # =============================================================================== parametric data
@@ -43,7 +46,7 @@ def _generate(path: Path, n: int, seed: int, *, bad: int | None = None, timed: b
         coords={"sample": np.arange(n), "parameter": ["amplitude", "speed"],
                 "parameter_units": ("parameter", ["m/s", "1/s"]),
                 "time": ("time", t, {"units": "s"}), "x": ("x", x, {"units": "m"})},
-        attrs={"stage": "collect_batches", "time_dim": "time", "study": "tiny"})
+        attrs=stamp({"time_dim": "time", "split": path.stem}, "collect_batches", path))
     return write_dataset(ds, path)
 
 
@@ -56,14 +59,14 @@ def _fit_files(root: Path, train_path: Path, rank: int = 4) -> tuple[Path, list[
     pod = POD(method="exact", rank=rank).fit(snapshot_matrix(train, "u"))
     basis = root / "reduce" / "u.nc"
     write_dataset(pod.to_dataset(("x",), {"x": train["x"]}, (train.sizes["x"],),
-                                 attrs={"stage": "fit_pod", "variable": "u", "fit_seconds": 0.25}), basis)
+                                 attrs=stamp({"variable": "u", "fit_seconds": 0.25}, "fit_pod", basis)), basis)
     models = []
     for name, kind in (("rbf", "rbf"), ("linear", "linear")):
         rm = ReducedModel({"u": POD.from_dataset(open_dataset(basis))}, make_estimator(kind, {}, "surrogate"))
         rm.fit_dataset(train)
         path = root / "train" / f"{name}.nc"
-        write_dataset(rm.to_dataset({"stage": "train_surrogate", "model_name": name, "model_kind": kind,
-                                     "fit_seconds": 0.5}), path)
+        write_dataset(rm.to_dataset(stamp({"model_name": name, "model_kind": kind, "fit_seconds": 0.5},
+                                          "train_surrogate", path)), path)
         models.append(path)
     return basis, models
 
@@ -72,7 +75,7 @@ def _evaluate(root: Path, train: Path, test: Path, basis: Path, models: list[Pat
     from surroflow.stages import evaluate_surrogates
     out = {"metrics": root / "evaluation" / "metrics.nc", "summary": root / "evaluation" / "summary.csv",
            "summary_html": root / "evaluation" / "summary.html", "figures": root / "evaluation" / "figures"}
-    ctx = StageContext(stage="evaluate_surrogates", study="tiny", section={"evaluation": EVALUATION})
+    ctx = context("evaluate_surrogates", evaluation=EVALUATION, surrogates=SURROGATES)
     evaluate_surrogates.run({"train": str(train), "test": str(test), "bases": [str(basis)],
                              "models": [str(m) for m in models]}, {k: str(v) for k, v in out.items()}, ctx)
     return out
@@ -136,8 +139,8 @@ def test_local_model_has_a_selection_error(parametric, tmp_path):
     _, train, test, basis, models, _ = parametric
     rm = ReducedModel({"u": LocalPOD(n_clusters=3, rank=2, random_state=0)}, make_estimator("rbf", {}, "surrogate"))
     rm.fit_dataset(open_dataset(train))
-    local = write_dataset(rm.to_dataset({"stage": "train_surrogate", "model_name": "rbf_local", "model_kind": "rbf",
-                                         "fit_seconds": 0.5}), tmp_path / "rbf_local.nc")
+    local = write_dataset(rm.to_dataset(stamp({"model_name": "rbf_local", "model_kind": "rbf", "fit_seconds": 0.5},
+                                              "train_surrogate", tmp_path / "rbf_local.nc")), tmp_path / "rbf_local.nc")
     out = _evaluate(tmp_path, train, test, basis, [models[0], local])
     m = open_dataset(out["metrics"])
     s = pd.read_csv(out["summary"]).set_index("surrogate")
@@ -264,8 +267,8 @@ def _chaos_data(path: Path, n: int, seed: int, bad: int | None = None) -> Path:
          "status": (("sample",), status), "wall_time": (("sample",), np.full(n, 0.1))},
         coords={"sample": np.arange(n), "time": np.arange(traj.shape[1]) * 0.02, "component": ["x", "y", "z"],
                 "parameter": ["rho"]},
-        attrs={"stage": "collect_batches", "lyapunov_time": LT63, "dt_sample": 0.02,
-               "forecast_variable": "state", "study": "chaos"})
+        attrs=stamp({"lyapunov_time": LT63, "dt_sample": 0.02, "forecast_variable": "state", "split": path.stem},
+                    "collect_batches", path, study="chaos"))
     return write_dataset(ds, path)
 
 
@@ -280,8 +283,9 @@ def _forecast_settings(**override):
 
 def _save_forecaster(model, path: Path, name: str, kind: str, state: str = "full") -> Path:
     from surroflow.surrogates.state import to_dataset
-    return write_dataset(to_dataset(model, {"stage": "train_forecaster", "model_name": name, "model_kind": kind,
-                                            "state": state, "dt_sample": 0.02, "fit_seconds": 0.1}), path)
+    return write_dataset(to_dataset(model, stamp({"model_name": name, "model_kind": kind, "state": state,
+                                                  "dt_sample": 0.02, "fit_seconds": 0.1}, "train_forecaster", path,
+                                                 study="chaos")), path)
 
 
 @pytest.fixture(scope="module")
@@ -302,7 +306,8 @@ def forecast(tmp_path_factory):
            "summary_html": root / "evaluation" / "summary.html", "figures": root / "evaluation" / "figures"}
     settings = _forecast_settings(horizon_lyapunov=3.0, stats_horizon_lyapunov=6.0, warmup=3,
                                   starts_per_trajectory=2, start_spacing_lyapunov=1.0, n_plot=1)
-    ctx = StageContext(stage="evaluate_forecast", study="chaos", section={"forecast": settings})
+    ctx = context("evaluate_forecast", "chaos", forecast={**settings, "models": {
+        "ngrc": {"kind": "ngrc", "params": {}, "state": "full"}, "unstable": {"kind": "dmd", "params": {}, "state": "full"}}})
     evaluate_forecast.run({"test": str(test), "models": [str(f) for f in files]},
                           {k: str(v) for k, v in out.items()}, ctx)
     return out
@@ -355,7 +360,7 @@ def test_forecast_unknown_variable_is_refused(forecast, tmp_path):
     from surroflow import SurroflowError
     from surroflow.stages import evaluate_forecast
     test = forecast["metrics"].parents[1] / "generate" / "test.nc"
-    ctx = StageContext(stage="evaluate_forecast", study="chaos", section={"forecast": _forecast_settings(variable="u")})
+    ctx = context("evaluate_forecast", "chaos", forecast={**_forecast_settings(variable="u"), "models": {}})
     with pytest.raises(SurroflowError, match="forecast.variable='u'"):
         evaluate_forecast.run({"test": str(test), "models": []},
                               {"metrics": str(tmp_path / "m.nc"), "summary": str(tmp_path / "s.csv"),

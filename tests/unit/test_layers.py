@@ -32,7 +32,7 @@ SRC = Path(surroflow.__file__).resolve().parent
 #: top-level parts (first name under the package), bottom to top; "" is the package itself
 TIERS: list[set[str]] = [
     {"", "schemas"},                         # the package itself (SurroflowError); package data
-    {"io", "logging_utils"},
+    {"io", "logging_utils", "lineage", "safety"},
     {"snapshots"},
     {"design", "simulators", "readers", "mesh"},
     {"reduction", "dynamics"},

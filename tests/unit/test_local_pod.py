@@ -17,6 +17,7 @@ from surroflow.reduction.local import LocalPOD
 from surroflow.reduction.pod import POD
 from surroflow.simulators.advection import solve_spectral
 from surroflow.stages import StageContext, fit_local_pod, fit_pod
+from tests.artifacts import context, stamp
 
 N_X = 128
 X_GRID = np.arange(N_X) / N_X
@@ -246,15 +247,14 @@ def mesh_dataset(path, n_samples: int = 12, n_step: int = 3, n_node: int = 40, s
                      "status": ("sample", np.zeros(n_samples, dtype="i1")),
                      "design": (("sample", "parameter"), p)},
                     coords={"step": step, "parameter": ["load", "stiffness"], "component": ["x", "y"]},
-                    attrs={"time_dim": "step", "stage": "collect_batches"})
+                    attrs=stamp({"time_dim": "step", "split": "train"}, "collect_batches", path, study="mesh"))
     write_dataset(ds, path)
     return mass
 
 
 def stage_context(stage: str, variable: str, **reduction) -> StageContext:
     red = section("reduction", **reduction)
-    return StageContext(stage=stage, study="mesh", section={"task": "parametric", "reduction": red},
-                        wildcards={"study": "mesh", "variable": variable})
+    return context(stage, "mesh", {"variable": variable}, reduction=red)
 
 
 @pytest.mark.parametrize("weights", ["mass", "quadrature"])

@@ -18,6 +18,7 @@ from surroflow.reduction import linalg, streaming
 from surroflow.reduction.files import choose_fit_mode, fit_pod_file
 from surroflow.reduction.pod import POD
 from surroflow.simulators.advection import solve_spectral
+from tests.artifacts import context, stamp
 
 
 def reference(X: np.ndarray, sw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -247,7 +248,7 @@ def snapshot_file(path, n_samples=30, n_time=20, n_x=150, flagged=(4,), seed=0) 
     ds = xr.Dataset({"u": (("sample", "time", "x"), u, {"units": "K"}), "status": ("sample", status),
                      "design": (("sample", "parameter"), c[:, None])},
                     coords={"x": x, "time": t, "parameter": ["c"]},
-                    attrs={"time_dim": "time", "stage": "collect_batches"})
+                    attrs=stamp({"time_dim": "time", "split": "train"}, "collect_batches", path, study="s"))
     write_dataset(ds, path)
     return ds
 
@@ -365,7 +366,7 @@ def test_lazy_dask_array_from_netcdf(tmp_path, method):
 
 def test_fit_pod_stage_streams_under_a_small_memory_budget(tmp_path):
     from surroflow.config import fill_defaults, load_schema
-    from surroflow.stages import StageContext, fit_pod
+    from surroflow.stages import fit_pod
 
     path = tmp_path / "train.nc"
     ds = snapshot_file(path, n_samples=40, n_time=100, n_x=400)     # 12 MiB of snapshots
@@ -373,8 +374,7 @@ def test_fit_pod_stage_streams_under_a_small_memory_budget(tmp_path):
 
     def ctx(**reduction):
         red = fill_defaults({"rank": 6, **reduction}, schema["$defs"]["reduction"], schema)
-        return StageContext(stage="fit_pod", study="s", section={"task": "parametric", "reduction": red},
-                            wildcards={"study": "s", "variable": "u"})
+        return context("fit_pod", "s", {"variable": "u"}, reduction=red)
 
     # in memory needs ~3 x 12 + 48 MiB on top of the process, streaming ~58 MiB
     budget_mb = (streaming.rss_bytes() + 72 * 2 ** 20) / 2 ** 20

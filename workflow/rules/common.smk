@@ -1,6 +1,9 @@
 # Paths, wildcard constraints, targets and the get_* functions of the rules.  Every decision
 # (which studies run, their variables, batches, local-basis checks, GPU requests, forecast
 # models) is a function of surroflow.stages.plan; this file only wires them to the rules.
+import os
+import sys
+
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
@@ -107,3 +110,19 @@ def get_all_targets(wildcards):
     for study, why in PLAN.skipped.items():
         logger.warning(f"surroflow: study '{study}' skipped: {why}")
     return [f"{RESULTS}/{s}/evaluation/summary.csv" for s in studies]
+
+
+def take_results_lock():
+    from surroflow.stages import lock
+
+    try:
+        lock.acquire(RESULTS, os.getcwd())
+    except SurroflowError as exc:
+        logger.error(f"surroflow: error: {exc}")
+        sys.exit(1)
+
+
+def release_results_lock():
+    from surroflow.stages import lock
+
+    lock.release(RESULTS, os.getcwd())

@@ -48,6 +48,7 @@ rule generate_batch:
 
 rule collect_batches:
     input:
+        design=f"{RESULTS}/{{study}}/design/{{split}}.nc",
         batches=get_batch_files,
     output:
         data=f"{RESULTS}/{{study}}/generate/{{split}}.nc",

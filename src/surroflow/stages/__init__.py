@@ -36,12 +36,35 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..io import provenance
+from .. import lineage
+from ..io import config_sha256, provenance
+from ..lineage import Expect
 
 #: the rules, in DAG order; each has a module of the same name in this package
 STAGES = ("make_design", "generate_batch", "collect_batches", "import_files", "fit_pod", "fit_local_pod",
           "plot_projection_study", "train_surrogate", "evaluate_surrogates", "train_forecaster",
           "evaluate_forecast")
+
+#: the rules that make generate data (a ``{split}.nc`` of a study)
+GENERATE = ("collect_batches", "import_files")
+#: what each stage's named inputs must be (:func:`surroflow.lineage.check_inputs`); ``"{split}"``
+#: is the job's split wildcard.  Inputs not named here (the files table) are recorded, not checked.
+EXPECTED_INPUTS: dict[str, dict[str, Expect]] = {
+    "make_design": {},
+    "generate_batch": {"design": Expect(("make_design",), "{split}")},
+    "collect_batches": {"design": Expect(("make_design",), "{split}"),
+                        "batches": Expect(("generate_batch",), "{split}")},
+    "import_files": {},
+    "fit_pod": {"train": Expect(GENERATE, "train")},
+    "fit_local_pod": {"train": Expect(GENERATE, "train")},
+    "plot_projection_study": {"train": Expect(GENERATE, "train"), "test": Expect(GENERATE, "test")},
+    "train_surrogate": {"train": Expect(GENERATE, "train"), "bases": Expect(("fit_pod", "fit_local_pod"))},
+    "evaluate_surrogates": {"train": Expect(GENERATE, "train"), "test": Expect(GENERATE, "test"),
+                            "bases": Expect(("fit_pod",)), "models": Expect(("train_surrogate",), model=True),
+                            "projection_study": Expect(("plot_projection_study",))},
+    "train_forecaster": {"train": Expect(GENERATE, "train")},
+    "evaluate_forecast": {"test": Expect(GENERATE, "test"), "models": Expect(("train_forecaster",), model=True)},
+}
 
 
 @dataclass
@@ -59,9 +82,48 @@ class StageContext:
     #: the top-level ``dask`` config section (generation and reduction jobs)
     dask: Mapping[str, Any] | None = None
 
-    def provenance(self, **extra: Any) -> dict[str, Any]:
-        """Global attributes of an artifact this stage writes (``stage`` = the rule's name)."""
-        return {**provenance(self.stage, self.section, self.study), **extra}
+    #: ``{path: attrs}`` of the inputs :meth:`check_inputs` read (their lineage is recorded)
+    checked: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def generation_sha256(self) -> str:
+        """Hash of the study's generation settings (``task``, ``simulator`` without
+        ``max_failure_fraction``, ``design``): the same in every artifact of the study."""
+        from ..config import STAGE_SECTIONS
+        gen = {k: dict(self.section[k]) if isinstance(self.section[k], Mapping) else self.section[k]
+               for k in STAGE_SECTIONS["generate_batch"]}
+        gen["simulator"].pop("max_failure_fraction", None)
+        return config_sha256(gen)
+
+    def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """Refuse inputs that do not belong together (:func:`surroflow.lineage.check_inputs`
+        with this stage's :data:`EXPECTED_INPUTS`); returns ``{path: attrs}``."""
+        kinds: dict[str, str] = {}
+        if "surrogates" in self.section:
+            kinds = {n: s["kind"] for n, s in self.section["surrogates"].items()}
+        elif "models" in self.section.get("forecast", {}):
+            from ..config import forecast_models
+            kinds = {n: m["kind"] for n, m in forecast_models(self.section).items()}
+        self.checked.update(lineage.check_inputs(
+            inputs, EXPECTED_INPUTS.get(self.stage, {}), study=self.study, generation=self.generation_sha256,
+            split=self.wildcards.get("split"), model_kinds=kinds, reader=self.stage))
+        return self.checked
+
+    def provenance(self, inputs: Mapping[str, Any] | None = None, output: str | None = None,
+                   **extra: Any) -> dict[str, Any]:
+        """Global attributes of the artifact ``output`` this stage writes from ``inputs``:
+        :func:`surroflow.io.provenance` (``stage`` = the rule's name), the generation hash, the
+        design hash of the inputs, and the lineage of every input file; then ``extra``."""
+        attrs = {**provenance(self.stage, self.section, self.study),
+                 lineage.GENERATION: self.generation_sha256}
+        if inputs is not None:
+            if output is None:
+                raise ValueError("provenance(inputs=...) needs the output path the lineage is relative to")
+            attrs.update(lineage.lineage_attrs(inputs, output, self.checked))
+            design = lineage.common_design(self.checked.values())
+            if design is not None:
+                attrs[lineage.DESIGN] = design
+        return {**attrs, **extra}
 
     @classmethod
     def for_study(cls, config: Mapping[str, Any], study: str, stage: str, *, threads: int = 1,

@@ -20,13 +20,14 @@ def _as_list(v: str | list[str]) -> list[str]:
 
 def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: StageContext) -> None:
     from ..evaluation.parametric import evaluate_surrogate_files
+    ctx.check_inputs(inputs)
     summary = str(outputs["summary"])
     evaluate_surrogate_files(
         str(inputs["train"]), str(inputs["test"]), _as_list(inputs["bases"]), _as_list(inputs["models"]),
         ctx.section["evaluation"], metrics_path=str(outputs["metrics"]), summary_path=summary,
         figures_dir=str(outputs["figures"]),
         summary_html=str(outputs["summary_html"]),
-        attrs=ctx.provenance())
+        attrs=ctx.provenance(inputs, str(outputs["metrics"])))
 
 
 __all__ = ["run"]

@@ -10,8 +10,9 @@ from . import StageContext
 
 
 def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext) -> None:
+    ctx.check_inputs(inputs)
     red = ctx.section["reduction"]
     fit_local_pod_file(inputs["train"], ctx.wildcards["variable"], outputs["basis"], red["clustering"],
                        method=red["method"], rank=red["rank"], energy=red["energy"], weights=red["weights"],
                        criterion_nc=outputs["criterion"], criterion_figure=outputs["figure"],
-                       attrs=ctx.provenance(basis="local"))
+                       attrs=ctx.provenance(inputs, outputs["basis"], basis="local"))

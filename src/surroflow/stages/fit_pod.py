@@ -25,6 +25,7 @@ def make_pod(reduction: Mapping[str, Any]) -> POD:
 
 
 def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext) -> None:
+    ctx.check_inputs(inputs)
     red = ctx.section["reduction"]
     client = None
     if ctx.dask is not None:
@@ -32,4 +33,4 @@ def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext
         client = functools.partial(dask_client, ctx.dask, n_workers=ctx.threads, memory_mb=ctx.mem_mb)
     fit_pod_file(inputs["train"], outputs["basis"], ctx.wildcards["variable"], make_pod(red),
                  weights=red["weights"], memory_budget_mb=red["memory_budget_mb"], mem_mb=ctx.mem_mb,
-                 n_workers=ctx.threads, client=client, attrs=ctx.provenance())
+                 n_workers=ctx.threads, client=client, attrs=ctx.provenance(inputs, outputs["basis"]))

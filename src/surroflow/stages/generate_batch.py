@@ -199,6 +199,7 @@ def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: 
     for tmp in remove_stale_temporaries(out):
         log.warning("removed %s, left by a killed writer", tmp)
     batch, batch_size = int(ctx.wildcards["batch"]), int(ctx.section["design"]["batch_size"])
+    ctx.check_inputs(inputs)
     design = open_dataset(inputs["design"], stage="make_design", required=("design",))
     n = design.sizes["sample"]
     lo, hi = batch * batch_size, min(n, (batch + 1) * batch_size)
@@ -223,7 +224,8 @@ def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: 
     for i in flagged:
         log.warning("sample %d flagged %s: %s", int(ds["sample"][i]), status_name(int(ds["status"][i])),
                     str(ds["status_reason"][i].values))
-    ds.attrs.update(ctx.provenance(batch=batch, batch_size=batch_size, split=ctx.wildcards["split"]))
+    ds.attrs.update(ctx.provenance(inputs, str(out), batch=batch, batch_size=batch_size,
+                                   split=ctx.wildcards["split"]))
     write_dataset(ds, out)
     log.info("batch %d done in %.1f s: %d ok, %d flagged", batch, time.perf_counter() - t0,
              hi - lo - flagged.size, flagged.size)

@@ -11,6 +11,7 @@ import logging
 from typing import Mapping
 
 from ..io import write_dataset
+from ..lineage import DESIGN, content_sha256, fingerprint
 from ..simulators.files import files_split_dataset
 from . import StageContext
 
@@ -20,6 +21,8 @@ log = logging.getLogger("surroflow.import_files")
 def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: StageContext) -> None:
     split = ctx.wildcards["split"]
     ds = files_split_dataset(ctx.section["simulator"]["settings"], ctx.section["design"], split)
-    ds.attrs.update(ctx.provenance(split=split))
+    # both splits come from the one table: its content is their design
+    design_sha = content_sha256(extra=f"{ctx.generation_sha256}:{fingerprint(inputs['table'])}")
+    ds.attrs.update(ctx.provenance(inputs, outputs["data"], split=split, **{DESIGN: design_sha}))
     write_dataset(ds, outputs["data"])
     log.info("%s: imported the %d %s samples of %s", outputs["data"], ds.sizes["sample"], split, inputs["table"])

@@ -9,6 +9,7 @@ from typing import Mapping
 
 from ..design import resolve_parameters, train_test_designs
 from ..io import write_dataset
+from ..lineage import DESIGN, content_sha256
 from ..simulators import get_simulator
 from . import StageContext
 
@@ -18,7 +19,12 @@ def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: 
     sim = get_simulator(sim_cfg["name"], **sim_cfg["settings"])
     params = resolve_parameters(sim.parameters(), sim_cfg["parameters"])
     designs = train_test_designs(params, ctx.section["design"])
+    # one design hash for both splits: every later artifact carries it, so data, bases and models
+    # made from different designs are refused when a stage reads them together
+    design_sha = content_sha256(designs["train"]["design"].values, designs["test"]["design"].values,
+                                extra=ctx.generation_sha256)
     for split in ("train", "test"):
         ds = designs[split]
-        ds.attrs.update(ctx.provenance(simulator=sim_cfg["name"], split=split))
+        ds.attrs.update(ctx.provenance(inputs={}, output=outputs[split], simulator=sim_cfg["name"], split=split,
+                                       **{DESIGN: design_sha}))
         write_dataset(ds, outputs[split])

@@ -62,6 +62,7 @@ def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext
     kind = cfg["kind"]
     state = "full" if kind in BASELINES else (fc["state"] if cfg["state"] == "inherit" else cfg["state"])
     where = f"studies.{ctx.study}.forecast.models.{name}"
+    ctx.check_inputs(inputs)
     with threadpool_limits(ctx.threads):
         model = build_forecaster(kind, cfg["params"], state, fc["rank"], fc["seed"], where)
         if getattr(estimator_class(kind, "forecaster"), "uses_torch", False):
@@ -83,7 +84,7 @@ def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext
         fit_seconds = time.perf_counter() - t0
         err = one_step_error(model, X)
     logger.info("%s: fitted in %.2f s; one-step relative RMS training error %.3e", name, fit_seconds, err)
-    attrs = ctx.provenance(model_name=name, model_kind=kind, state=state, rank=int(fc["rank"]), variable=var,
+    attrs = ctx.provenance(inputs, outputs["model"], model_name=name, model_kind=kind, state=state, rank=int(fc["rank"]), variable=var,
                            dt_sample=dt, lyapunov_time=lt, fit_seconds=fit_seconds,
                            n_train_trajectories=int(X.shape[0]), n_train_steps=int(X.shape[1]),
                            n_excluded_samples=int(n_excluded), one_step_train_error=err)

@@ -63,6 +63,7 @@ def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext
     cfg = ctx.section["surrogate"][name]
     kind, basis = cfg["kind"], cfg["basis"]
     where = f"studies.{ctx.study}.surrogates.{name}"
+    ctx.check_inputs(inputs)
     with threadpool_limits(ctx.threads):
         regressor = make_estimator(kind, cfg["params"], "surrogate", where=f"{where}.params")
         if kind == "mlp":
@@ -81,7 +82,7 @@ def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext
         model.fit(X, S)
         fit_seconds = time.perf_counter() - t0
     logger.info("%s: fitted in %.2f s, %d online modes", name, fit_seconds, model.n_online_modes)
-    attrs = ctx.provenance(model_name=name, model_kind=kind, fit_seconds=fit_seconds,
+    attrs = ctx.provenance(inputs, outputs["model"], model_name=name, model_kind=kind, fit_seconds=fit_seconds,
                            n_train_rows=int(X.shape[0]), n_excluded_samples=int(n_excluded))
     write_dataset(model.to_dataset(attrs), outputs["model"])
 
