@@ -122,3 +122,18 @@ def test_two_runs_sharing_an_absolute_results_folder(run, tmp_path):
     res = snakemake(second, cfg)
     assert res.returncode == 0, res.stderr[-3000:]
     assert (_res(run) / "evaluation" / "summary.csv").exists() and not (results / ".surroflow.lock").exists()
+
+
+def test_temporaries_of_killed_writers_are_cleaned_when_the_stage_reruns(run):
+    """What a SIGKILL between write and rename leaves beside reduce/, train/ and evaluation/
+    outputs is removed by the next run of the job that owns the output."""
+    r = _res(run)
+    planted = [r / "reduce" / ".u.nc.k1l2.tmp.nc", r / "train" / ".rbf.nc.x9.tmp.nc",
+               r / "evaluation" / ".metrics.nc.q0.tmp.nc", r / "evaluation" / ".summary.csv.z3.tmp"]
+    for p in planted:
+        p.write_bytes(b"\0" * 4096)
+    res = snakemake(run, TINY, "--forcerun", "fit_pod")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert [p for p in planted if p.exists()] == []
+    logs = "".join(p.read_text() for p in (run / "logs").rglob("*.log"))
+    assert all(f"removed {p.relative_to(run)}" in logs for p in planted), logs[-2000:]

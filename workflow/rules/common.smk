@@ -8,10 +8,13 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 from surroflow import SurroflowError, __version__ as SURROFLOW_VERSION
-from surroflow.config import stage_sections, validate_config
+from surroflow.config import load_yaml_strict, stage_sections, validate_config
 from surroflow.stages.plan import Plan
 
 try:
+    # snakemake's YAML loader keeps the last of two equal keys: read the files again, refusing them
+    for _configfile in workflow.configfiles:
+        load_yaml_strict(_configfile)
     _validated = validate_config(config, source="config")
 except SurroflowError as _exc:
     raise WorkflowError(str(_exc)) from None

@@ -33,11 +33,12 @@ file and turns a :class:`~surroflow.SurroflowError` into one line on stderr and 
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .. import lineage
-from ..io import config_sha256, provenance
+from ..io import config_sha256, provenance, remove_stale_temporaries
 from ..lineage import Expect
 
 #: the rules, in DAG order; each has a module of the same name in this package
@@ -151,8 +152,13 @@ def run_rule(smk: Any) -> None:
                            wildcards=dict(smk.wildcards.items()), threads=int(smk.threads),
                            mem_mb=smk.resources.get("mem_mb"), log=smk.log[0] if smk.log else None,
                            dask=params.get("dask"))
+        outputs = dict(smk.output.items())
         with stage_logger(None, ctx.log):   # every surroflow.* logger writes to the rule's log
-            module.run(dict(smk.input.items()), dict(smk.output.items()), ctx)
+            # temporaries a killed writer of this job's outputs left behind (the job owns them)
+            for out in outputs.values():
+                for tmp in remove_stale_temporaries(out):
+                    logging.getLogger("surroflow").warning("removed %s, left by a killed writer", tmp)
+            module.run(dict(smk.input.items()), outputs, ctx)
 
 
 __all__ = ["STAGES", "StageContext", "run_rule"]

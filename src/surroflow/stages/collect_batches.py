@@ -21,9 +21,8 @@ import numpy as np
 import xarray as xr
 
 from .. import SurroflowError
-from ..io import STATUS_FLAGS, STATUS_OK, open_dataset, status_name, write_dataset
+from ..io import STATUS_FLAGS, STATUS_OK, open_dataset, remove_stale_temporaries, status_name, write_dataset
 from . import StageContext
-from .generate_batch import remove_stale_temporaries
 
 log = logging.getLogger("surroflow.collect_batches")
 

@@ -11,7 +11,6 @@ Input ``design`` (a ``make_design`` artifact), output ``batch``; the batch numbe
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -23,7 +22,8 @@ import xarray as xr
 
 from .. import SurroflowError
 from ..design import design_records
-from ..io import STATUS_FLAGS, STATUS_OK, open_dataset, status_attrs, status_name, write_dataset
+from ..io import (STATUS_FLAGS, STATUS_OK, open_dataset, remove_stale_temporaries, status_attrs,
+                  status_name, write_dataset)
 from ..simulators import SampleFailure, get_simulator
 from ..simulators.base import Simulator
 from . import StageContext
@@ -146,21 +146,6 @@ def batch_dataset(sim: Simulator, design: xr.Dataset, results: Sequence[tuple[An
     ds.attrs["time_dim"] = sim.time_dim or "none"
     ds.attrs["simulator"] = sim.name
     return ds
-
-
-def remove_stale_temporaries(out: Path) -> list[Path]:
-    """Delete temporary files that a killed writer of ``out`` left beside it.
-
-    :func:`~surroflow.io.write_dataset` writes ``.<name>.<random>.tmp.nc`` and renames it; a
-    SIGKILL between the two leaves the temporary behind.  One writer per file: only the job
-    that makes ``out`` calls this, before it writes.
-    """
-    removed = []
-    for tmp in out.parent.glob(f".{out.name}.*.tmp.nc"):
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-            removed.append(tmp)
-    return removed
 
 
 def _gather(groups: Sequence[Sequence[Mapping[str, float]]], futures: Sequence[Any],
