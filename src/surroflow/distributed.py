@@ -21,7 +21,9 @@ One module builds every cluster; rules and stage functions only call :func:`dask
 Fault semantics: a task whose worker dies is rescheduled on another worker, up to dask's
 ``distributed.scheduler.allowed-failures`` (3 by default), then it fails with ``KilledWorker``.
 Tasks submitted by surroflow have no side effects (they return results; the calling process
-writes the file), so a retried task is safe.
+writes the file), so a retried task is safe.  A cluster that fails to start (a worker that dies
+while it starts, a scheduler that does not answer) is started again once, then the job stops
+with one sentence naming the cluster kind and what to check.
 """
 from __future__ import annotations
 
@@ -185,15 +187,28 @@ def _start_slurm_workers(cluster: Any, client: Any, cfg: Mapping[str, Any]) -> N
             f"\nJob script:\n{cluster.job_script()}") from None
 
 
-@contextlib.contextmanager
-def dask_client(cfg: Mapping[str, Any] | None = None, n_workers: int = 1,
-                memory_mb: int | None = None) -> Iterator[Any]:
-    """A ``distributed.Client`` for the configured cluster; closed (and the cluster shut down,
-    its SLURM jobs cancelled) on exit, also when the body raises."""
+#: how many times :func:`dask_client` tries to start a cluster (a worker that dies while the
+#: cluster starts, a scheduler that does not answer at once): the first try and one retry
+START_ATTEMPTS = 2
+
+
+def _close(client: Any, cluster: Any) -> None:
+    if client is not None:
+        try:
+            client.close()
+        except Exception as exc:  # noqa: BLE001 - never hide the error that got us here
+            log.warning("closing the dask client failed (%s: %s)", type(exc).__name__, exc)
+    if cluster is not None:
+        try:
+            cluster.close()
+        except Exception as exc:  # noqa: BLE001 - never hide the error that got us here
+            log.warning("closing the dask cluster failed (%s: %s)", type(exc).__name__, exc)
+
+
+def _start(cfg: Mapping[str, Any], n_workers: int, memory_mb: int | None) -> tuple[Any, Any]:
+    """``(cluster, client)`` started; whatever was started is closed again when a step fails."""
     from distributed import Client
 
-    cfg = dask_settings(cfg)
-    kind = cfg["kind"]
     cluster, address = make_cluster(cfg, n_workers=n_workers, memory_mb=memory_mb)
     client = None
     try:
@@ -201,18 +216,63 @@ def dask_client(cfg: Mapping[str, Any] | None = None, n_workers: int = 1,
             client = Client(address, timeout=CONNECT_TIMEOUT)
         else:
             client = Client(cluster)
-            if kind == "slurm":
+            if cfg["kind"] == "slurm":
                 _start_slurm_workers(cluster, client, cfg)
+    except BaseException:
+        _close(client, cluster)
+        raise
+    return cluster, client
+
+
+def _what_to_check(cfg: Mapping[str, Any]) -> str:
+    kind = cfg["kind"]
+    if kind == "address":
+        return (f"check that the scheduler at {cfg['address']} is running and reachable from this host and that "
+                "its workers can import surroflow and the simulator")
+    if kind == "slurm":
+        return (f"check dask.slurm (partition, account, memory, walltime), `squeue`, and the worker logs in "
+                f"{_slurm_log_directory(cfg['slurm'])}")
+    return ("check the job's memory (resources mem_mb) and threads, that worker processes can start on this "
+            "machine (dask.processes: false runs them as threads), and the worker errors in the rule's log")
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@contextlib.contextmanager
+def dask_client(cfg: Mapping[str, Any] | None = None, n_workers: int = 1,
+                memory_mb: int | None = None) -> Iterator[Any]:
+    """A ``distributed.Client`` for the configured cluster; closed (and the cluster shut down,
+    its SLURM jobs cancelled) on exit, also when the body raises.
+
+    A cluster that fails to start (a worker that dies while it starts, a scheduler that does
+    not answer) is retried once (:data:`START_ATTEMPTS`); a second failure is a
+    :class:`~surroflow.SurroflowError` naming the cluster kind, the error and what to check.
+    A settings error (a :class:`~surroflow.SurroflowError`) is not retried.
+    """
+    cfg = dask_settings(cfg)
+    kind = cfg["kind"]
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            cluster, client = _start(cfg, n_workers, memory_mb)
+            break
+        except SurroflowError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - distributed raises many types while starting
+            if attempt < START_ATTEMPTS:
+                log.warning("dask: starting the cluster (kind %s: %s) failed (%s); retrying once", kind,
+                            describe(cfg, n_workers), _one_line(exc))
+                continue
+            raise SurroflowError(
+                f"dask.kind={kind}: the dask cluster ({describe(cfg, n_workers)}) failed to start twice "
+                f"(last error {_one_line(exc)}); {_what_to_check(cfg)}") from None
+    try:
         log.info("dask: %s", describe(cfg, n_workers))
         yield client
     finally:
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            try:
-                cluster.close()
-            except Exception as exc:  # noqa: BLE001 - never hide the error that got us here
-                log.warning("closing the dask cluster failed (%s: %s)", type(exc).__name__, exc)
+        _close(client, cluster)
 
 
-__all__ = ["KINDS", "dask_settings", "describe", "make_cluster", "dask_client"]
+__all__ = ["KINDS", "START_ATTEMPTS", "dask_settings", "describe", "make_cluster", "dask_client"]

@@ -34,7 +34,7 @@ import numpy as np
 import xarray as xr
 
 from . import SurroflowError
-from .io import ENGINE, STATUS_OK, open_dataset
+from .io import ENGINE, STATUS_FLAGS, STATUS_OK, open_dataset
 
 #: names of the per-sample bookkeeping variables of a generate dataset (never model outputs)
 BOOKKEEPING = ("design", "status", "status_reason", "wall_time")
@@ -62,14 +62,38 @@ def n_flagged(ds: xr.Dataset) -> int:
     return int((~ok_mask(ds)).sum())
 
 
-def require_ok_samples(ds: xr.Dataset, where: str, what: str = "samples") -> xr.Dataset:
-    """:func:`ok_samples`, or a clear error naming ``where`` when none is left."""
-    ok = ok_samples(ds)
-    if ok.sizes["sample"] == 0:
-        n = ds.sizes["sample"]
-        raise SurroflowError(f"{where}: none of the {n} {what} has status ok (all failed, diverged or "
-                             "timed out); see the generate logs and fix the simulator or its ranges")
-    return ok
+def status_counts(ds: xr.Dataset) -> dict[str, int]:
+    """How many samples have each status (``ok``, ``diverged``, ``failed``, ``timeout``)."""
+    if "status" not in ds.variables:
+        return {"ok": int(ds.sizes["sample"])}
+    status = np.asarray(ds["status"].values)
+    return {name: int((status == code).sum()) for name, code in STATUS_FLAGS.items()}
+
+
+def no_ok_samples_message(ds: xr.Dataset, where: str | None = None, what: str = "samples",
+                          consequence: str | None = None) -> str:
+    """The sentence for a dataset none of whose samples is ok: ``<where>: all N <what> of the
+    <split> split failed, diverged or timed out (status counts ...); <consequence>; ...``.
+
+    ``where`` defaults to the file the dataset was read from.
+    """
+    where = where or str(ds.encoding.get("source") or "data")
+    split = str(ds.attrs.get("split") or "")
+    of_split = f" of the {split} split" if split and split not in what else ""
+    counts = ", ".join(f"{k} {v}" for k, v in status_counts(ds).items())
+    return (f"{where}: all {ds.sizes['sample']} {what}{of_split} failed, diverged or timed out "
+            f"(status counts: {counts}); {consequence or 'nothing to use'}; see the generate logs and fix "
+            "the simulator, its settings or its parameter ranges")
+
+
+def require_ok_samples(ds: xr.Dataset, where: str | None = None, what: str = "samples",
+                       consequence: str | None = None) -> xr.Dataset:
+    """:func:`ok_samples`, or a :class:`SurroflowError` (:func:`no_ok_samples_message`, naming
+    ``where``, the split and the status counts) when none is left.  The one check of every
+    reader of generate data (reduction, training, evaluation, forecasting)."""
+    if not ok_mask(ds).any():
+        raise SurroflowError(no_ok_samples_message(ds, where, what, consequence))
+    return ok_samples(ds)
 
 
 # --------------------------------------------------------------------------- dimensions
@@ -129,7 +153,7 @@ def snapshot_layout(ds: xr.Dataset, variable: str) -> SnapshotLayout:
     space = space_dims_of(ds, variable)
     samples = np.flatnonzero(ok_mask(ds))
     if samples.size == 0:
-        raise SurroflowError(f"variable {variable!r}: no sample has status ok")
+        raise SurroflowError(no_ok_samples_message(ds, consequence=f"no snapshot of {variable!r}"))
     return SnapshotLayout(variable, td, space, tuple(int(ds.sizes[d]) for d in space), samples,
                           int(ds.sizes[td]) if td else 1)
 
@@ -215,7 +239,7 @@ def snapshot_inputs(ds: xr.Dataset, variable: str) -> np.ndarray:
 # --------------------------------------------------------------------------- trajectories
 def trajectories(ds: xr.Dataset, variable: str, where: str = "data") -> np.ndarray:
     """``(n_ok, n_time, n_state)`` trajectories of the ok samples (forecast task)."""
-    ok = require_ok_samples(ds, where, "trajectories")
+    ok = require_ok_samples(ds, where, "trajectories", "nothing to forecast")
     da = ok[variable]
     if "time" not in da.dims:
         raise SurroflowError(f"{where}: {variable!r} has no 'time' dimension: {da.dims}")
@@ -345,7 +369,7 @@ def resolve_weights(ds: xr.Dataset, variable: str, weights: str | np.ndarray | N
 
 
 __all__ = ["BOOKKEEPING", "WEIGHT_VARIABLES", "WEIGHT_KINDS", "SnapshotLayout", "ok_mask", "ok_samples",
-           "n_flagged", "require_ok_samples", "time_dim_of", "space_dims_of", "output_variables",
+           "n_flagged", "status_counts", "no_ok_samples_message", "require_ok_samples", "time_dim_of", "space_dims_of", "output_variables",
            "snapshot_layout", "snapshot_matrix", "open_lazy", "snapshot_dask", "snapshot_groups",
            "fields_from_rows", "surrogate_inputs", "snapshot_times", "input_names", "snapshot_inputs",
            "trajectories", "forecast_variable", "sample_interval", "lyapunov_time", "grid_weights",

@@ -30,18 +30,20 @@ BATCH = 6
 def _config(simulator: dict, processes: bool = True) -> dict:
     return validate_config({"dask": {"kind": "local", "processes": processes}, "studies": {"fault": {
         "simulator": simulator, "design": {"method": "sobol", "n_train": BATCH, "n_test": 2, "seed": 3,
-                                           "batch_size": BATCH}}}})
+                                           "batch_size": BATCH},
+        "surrogates": {"rbf": {"kind": "rbf"}}}}})
 
 
-@pytest.fixture(scope="module")
-def design_nc(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("dask_faults")
-    make_design.run({}, {"train": str(d / "train.nc"), "test": str(d / "test.nc")},
-                    StageContext.for_study(_config(SIMULATOR), "fault", "make_design"))
-    return d / "train.nc"
+def _design(folder: Path, simulator: dict) -> Path:
+    """The train design of the study run with ``simulator`` (a batch is generated only from a
+    design made with its own simulator settings: the lineage check refuses any other)."""
+    make_design.run({}, {"train": str(folder / "train.nc"), "test": str(folder / "test.nc")},
+                    StageContext.for_study(_config(simulator), "fault", "make_design"))
+    return folder / "train.nc"
 
 
-def _generate(design_nc: Path, out: Path, simulator: dict, n_workers: int, processes: bool = True) -> xr.Dataset:
+def _generate(out: Path, simulator: dict, n_workers: int, processes: bool = True) -> xr.Dataset:
+    design_nc = _design(out.parent / "design", simulator)
     ctx = StageContext.for_study(_config(simulator, processes), "fault", "generate_batch", threads=n_workers,
                                  mem_mb=2000, split="train", batch="0000")
     generate_batch.run({"design": str(design_nc)}, {"batch": str(out)}, ctx)
@@ -49,9 +51,9 @@ def _generate(design_nc: Path, out: Path, simulator: dict, n_workers: int, proce
 
 
 @pytest.fixture(scope="module")
-def reference(design_nc, tmp_path_factory) -> xr.Dataset:
+def reference(tmp_path_factory) -> xr.Dataset:
     """One worker process, nothing disturbed."""
-    return _generate(design_nc, tmp_path_factory.mktemp("ref") / "batch_0000.nc", SIMULATOR, n_workers=1)
+    return _generate(tmp_path_factory.mktemp("ref") / "batch_0000.nc", SIMULATOR, n_workers=1)
 
 
 @pytest.fixture
@@ -62,10 +64,10 @@ def fault_sims(monkeypatch) -> str:
     return "python:surroflow_fault_sims:KillOnceBurgers"
 
 
-def test_killed_worker_is_replaced_and_data_equal_undisturbed_run(design_nc, reference, tmp_path, fault_sims):
+def test_killed_worker_is_replaced_and_data_equal_undisturbed_run(reference, tmp_path, fault_sims):
     marker = tmp_path / "killed"
     sim = {**SIMULATOR, "name": fault_sims, "settings": {**SETTINGS, "kill_marker": str(marker)}}
-    ds = _generate(design_nc, tmp_path / "batch_0000.nc", sim, n_workers=2)
+    ds = _generate(tmp_path / "batch_0000.nc", sim, n_workers=2)
     assert marker.exists(), "no worker was killed"
     assert killed_pid(marker) != os.getpid()   # a worker process died, not this one
     assert (ds["status"] == STATUS_OK).all()
@@ -73,16 +75,16 @@ def test_killed_worker_is_replaced_and_data_equal_undisturbed_run(design_nc, ref
 
 
 @pytest.mark.parametrize("processes", [True, False], ids=["2-processes", "2-threads"])
-def test_same_data_with_one_or_two_workers(design_nc, reference, tmp_path, processes):
-    ds = _generate(design_nc, tmp_path / "batch_0000.nc", SIMULATOR, n_workers=2, processes=processes)
+def test_same_data_with_one_or_two_workers(reference, tmp_path, processes):
+    ds = _generate(tmp_path / "batch_0000.nc", SIMULATOR, n_workers=2, processes=processes)
     xr.testing.assert_allclose(ds, reference)
 
 
-def test_simulator_that_always_kills_its_worker_stops_the_batch_clearly(design_nc, tmp_path, fault_sims):
+def test_simulator_that_always_kills_its_worker_stops_the_batch_clearly(tmp_path, fault_sims):
     sim = {**SIMULATOR, "name": fault_sims, "settings": {**SETTINGS, "kill_always": True}}
     out = tmp_path / "batch_0000.nc"
     # the LocalCluster's scheduler runs in this process and reads this setting
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
         with pytest.raises(SurroflowError, match=r"samples 0\.\.0: every dask worker that ran them died"):
-            _generate(design_nc, out, sim, n_workers=2)
+            _generate(out, sim, n_workers=2)
     assert not out.exists()

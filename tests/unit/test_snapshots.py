@@ -50,8 +50,33 @@ def test_flagged_samples_are_excluded_and_counted():
     assert sn.n_flagged(ds) == 2
     assert sn.ok_samples(ds)["sample"].size == 3
     assert sn.snapshot_matrix(ds, "u").shape == (12, 18)
-    with pytest.raises(SurroflowError, match="none of the 5 samples has status ok"):
+    with pytest.raises(SurroflowError, match="train.nc: all 5 samples failed, diverged or timed out"):
         sn.require_ok_samples(grid_dataset(flagged=range(5)), "train.nc")
+
+
+def test_all_samples_flagged_is_one_sentence(tmp_path):
+    """Every reader's check names the file, the split, the status counts and the consequence;
+    the snapshot layout (POD, streaming, surrogates) says the same, naming the file it was read from."""
+    ds = grid_dataset(flagged=range(5))
+    ds["status"][:3] = 2
+    ds.attrs["split"] = "train"
+    with pytest.raises(SurroflowError) as err:
+        sn.require_ok_samples(ds, "results/s/generate/train.nc", "samples", "nothing to reduce")
+    assert str(err.value) == (
+        "results/s/generate/train.nc: all 5 samples of the train split failed, diverged or timed out (status "
+        "counts: ok 0, diverged 2, failed 3, timeout 0); nothing to reduce; see the generate logs and fix the "
+        "simulator, its settings or its parameter ranges")
+    assert sn.status_counts(ds) == {"ok": 0, "diverged": 2, "failed": 3, "timeout": 0}
+    with pytest.raises(SurroflowError, match=r"^t.nc: all 5 training samples failed"):    # no "of the train split"
+        sn.require_ok_samples(ds, "t.nc", "training samples")
+    write_dataset(ds, tmp_path / "train.nc")
+    lazy = sn.open_lazy(tmp_path / "train.nc")
+    try:
+        with pytest.raises(SurroflowError, match=rf"^{tmp_path / 'train.nc'}: all 5 samples of the train split "
+                                                 r"failed.*; no snapshot of 'u'; "):
+            sn.snapshot_matrix(lazy, "u")
+    finally:
+        lazy.close()
 
 
 def test_surrogate_inputs_follow_the_rows():

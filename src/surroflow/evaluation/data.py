@@ -44,10 +44,10 @@ class SplitData:
 
 def load_split(path: str | os.PathLike[str], required: Sequence[str] = ("design", "status"),
                what: str = "samples") -> SplitData:
-    """The generate data at ``path``, its ok samples and the flagged count (a clear error when
-    no sample is ok)."""
+    """The generate data at ``path``, its ok samples and the flagged count (a clear error,
+    :func:`surroflow.snapshots.require_ok_samples`, when no sample is ok)."""
     ds = open_dataset(path, stage=GENERATE_STAGES, required=tuple(required))
-    ok = require_ok_samples(ds, str(path), what)
+    ok = require_ok_samples(ds, str(path), what, "nothing to evaluate")
     n_bad = n_flagged(ds)
     if n_bad:
         logger.warning("%s: %d of %d %s excluded (status not ok)", path, n_bad, ds.sizes["sample"], what)

@@ -26,6 +26,7 @@ from ..io import open_dataset, write_dataset
 from ..snapshots import (
     n_flagged,
     open_lazy,
+    require_ok_samples,
     snapshot_groups,
     snapshot_inputs,
     snapshot_layout,
@@ -90,6 +91,7 @@ def fit_pod_file(train_nc: str | os.PathLike[str], out_nc: str | os.PathLike[str
     baseline = rss_bytes()
     ds = open_lazy(train_nc)
     try:
+        require_ok_samples(ds, str(train_nc), "samples", "nothing to reduce")
         lay = snapshot_layout(ds, variable)
         w = space_weights(ds, variable, weights)
         logger.info("%s: %d of %d training samples ok (%d excluded)", variable, lay.samples.size,
@@ -135,8 +137,9 @@ def fit_pod_file(train_nc: str | os.PathLike[str], out_nc: str | os.PathLike[str
 
 
 # =========================================================================== local bases
-def _generate(path: str | os.PathLike[str], variable: str) -> xr.Dataset:
+def _generate(path: str | os.PathLike[str], variable: str, consequence: str = "nothing to reduce") -> xr.Dataset:
     ds = open_dataset(path, stage=GENERATE_STAGES, required=(variable,))
+    require_ok_samples(ds, str(path), "samples", consequence)
     logger.info("%s: %d of %d samples of %s ok (%d excluded)", variable, ds.sizes["sample"] - n_flagged(ds),
                 ds.sizes["sample"], Path(path).name, n_flagged(ds))
     return ds
@@ -230,7 +233,7 @@ def projection_study_file(train_nc: str | os.PathLike[str], test_nc: str | os.Pa
     ``out_nc`` when given.
     """
     from .figures import plot_projection_error
-    tr, te = _generate(train_nc, variable), _generate(test_nc, variable)
+    tr, te = _generate(train_nc, variable), _generate(test_nc, variable, "no test projection error to compute")
     Xtr, Xte = snapshot_matrix(tr, variable), snapshot_matrix(te, variable)
     w = space_weights(tr, variable, weights)
     ks = sorted({1, *map(int, clustering["candidates"] if n_clusters is None else n_clusters)})
