@@ -29,6 +29,7 @@ import numpy as np
 
 from .. import SurroflowError
 from ..mesh import Mesh
+from ..safety import safe_mode_enabled
 from .frd import FrdBlock, FrdError, FrdResult, frd_fields, read_frd, von_mises
 
 ReaderFn = Callable[[Path, str], Mapping[str, np.ndarray]]
@@ -78,10 +79,14 @@ def available_readers() -> list[str]:
 
 
 def get_reader(name: str) -> ReaderFn:
-    """The reader registered as ``name``, or the function named ``python:module:function``."""
+    """The reader registered as ``name``, or the function named ``python:module:function``
+    (not in safe mode: :mod:`surroflow.safety`)."""
     if name in _READERS:
         return _READERS[name]
     if isinstance(name, str) and name.startswith("python:"):
+        if safe_mode_enabled():
+            raise SurroflowError(f"reader {name!r} imports code; safe mode allows only registered "
+                                 f"readers: {available_readers()}")
         module, _, attr = name[len("python:"):].partition(":")
         try:
             fn = getattr(importlib.import_module(module), attr, None)

@@ -3,7 +3,8 @@
 Built-in simulators are registered lazily by ``"module:Class"`` so that importing the registry
 does not import torch, meshio or a solver adapter.  Users register their own with
 :func:`register` (a :class:`Simulator` subclass) or :func:`register_function` (a plain Python
-function), or name ``python:package.module:Class`` in the config.
+function), or name ``python:package.module:Class`` in the config (imported and run: a config is
+code, see docs/security.md; refused in safe mode, :mod:`surroflow.safety`).
 
 Layout: ``base.py`` (the interface), one module per simulator family (``burgers``,
 ``advection``, ``calculix``, ``files``, ``chaos/`` with one file per system), ``process.py``
@@ -16,6 +17,8 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable
 
+from .. import SurroflowError
+from ..safety import safe_mode_enabled
 from .base import Coordinate, OutputVariable, Parameter, SampleFailure, Simulator, SimulatorUnavailable
 
 _BUILTIN: dict[str, str] = {
@@ -53,11 +56,16 @@ def available() -> list[str]:
 
 
 def simulator_class(name: str) -> type[Simulator]:
+    """The class of ``name``: registered, built in, or ``python:module:Class`` (imported; in
+    safe mode a :class:`SurroflowError`).  Unknown names raise ``KeyError``."""
     if name in _REGISTRY:
         return _REGISTRY[name]
     if name in _BUILTIN:
         return _load(_BUILTIN[name])
     if name.startswith("python:"):
+        if safe_mode_enabled():
+            raise SurroflowError(f"simulator {name!r} imports code; safe mode allows only registered "
+                                 f"simulators: {available()}")
         return _load(name[len("python:"):])
     raise KeyError(f"unknown simulator {name!r}; allowed: {available()} or 'python:module:Class'")
 
