@@ -6,7 +6,10 @@ its top-level ``$defs`` (e.g. ``forecast.schema.yaml``), so each feature owns it
 schema.  Validation reports *every* violation with its key path and what is allowed, fills in
 the schema's defaults (the only place defaults live: code never writes ``cfg.get(key,
 default)``), then runs the checks a schema cannot express (simulator names, tasks and
-settings, estimator kinds and hyperparameters, ``files`` tables) before any job is built.
+settings, parameter ranges, estimator kinds and hyperparameter names and values, reduction
+variables, a surrogate per parametric study, the number of generation jobs, ``files`` tables)
+before any job is built -- the same checks ``python -m surroflow validate`` and the Snakefile
+run.  :func:`load_yaml_strict` reads YAML refusing duplicate keys (and so duplicate studies).
 
 :data:`STAGE_SECTIONS` says which config sections each stage (= rule name) depends on;
 :func:`stage_sections` cuts them out of a study.
@@ -113,12 +116,65 @@ def fill_defaults(instance: Any, schema: Mapping[str, Any], root: Mapping[str, A
     return instance
 
 
+#: the most generation jobs (batches) one split of a study may have: more makes the DAG itself
+#: (``snakemake -n``) slow and memory-hungry; a bigger ``design.batch_size`` is the cure
+MAX_BATCHES = 10_000
+
+
+class StrictLoader(yaml.SafeLoader):
+    """A :class:`yaml.SafeLoader` refusing duplicate mapping keys (PyYAML keeps the last one
+    silently, so a study or a setting written twice would vanish without a word)."""
+
+
+def _strict_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            continue              # SafeLoader's own error comes below
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise SurroflowError(f"{key_node.start_mark.name}:{line}: duplicate key {key!r} "
+                                 f"(also on line {seen[key]})")
+        seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _strict_mapping)
+
+
+def load_yaml_strict(path: str | Path) -> Any:
+    """The YAML document of ``path`` (safe loading) with duplicate keys refused:
+    ``<file>:<line>: duplicate key 'x' (also on line N)``; unreadable or invalid YAML is a
+    :class:`SurroflowError` naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SurroflowError(f"{path}: cannot read YAML ({exc.strerror or exc})") from None
+    try:
+        loader = StrictLoader(text)
+        loader.name = str(path)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        raise SurroflowError(f"{path}: cannot read YAML ({' '.join(str(exc).split())})") from None
+
+
 def validate_config(config: Mapping[str, Any], schema_dir: str | Path | None = None,
-                    source: str = "config", notes: list[str] | None = None) -> dict[str, Any]:
+                    source: str = "config", notes: list[str] | None = None,
+                    import_modules: bool = True) -> dict[str, Any]:
     """Validate ``config``; return a copy with defaults filled.  Raises with *all* violations.
 
     ``notes`` (a list) receives what is not an error but worth saying, e.g. a study whose
-    simulator cannot run on this machine (it is skipped by the workflow).
+    simulator cannot run on this machine (it is skipped by the workflow).  With
+    ``import_modules=False`` a ``python:module:Class`` simulator is not imported (importing runs
+    its code): its settings, parameters and outputs are not checked, and a note says so.
     """
     schema = load_schema(schema_dir)
     validator = jsonschema.Draft202012Validator(schema)
@@ -128,8 +184,22 @@ def validate_config(config: Mapping[str, Any], schema_dir: str | Path | None = N
         raise SurroflowError(f"{source}: {len(errors)} invalid setting(s):\n{lines}")
     cfg = fill_defaults(copy.deepcopy(dict(config)), schema, schema)
     problems: list[str] = []
+    by_folded: dict[str, str] = {}
+    for study in cfg["studies"]:
+        other = by_folded.setdefault(study.lower(), study)
+        if other != study:
+            problems.append(f"studies.{study}: the name differs from study {other!r} only in case "
+                            "(their result folders would collide on a case-insensitive file system)")
+    from .safety import config_problems
+    # safe mode first: a study with anything safe mode refuses is not checked further (checking
+    # builds its simulator, which would import or look up what was refused, and report the same
+    # refusal a second time); each refusal is reported once, by config_problems
+    safe = config_problems(cfg)
     for study, sc in cfg["studies"].items():
-        problems += check_study(study, sc, notes if notes is not None else [])
+        if any(p.startswith(f"studies.{study}.") for p in safe):
+            continue
+        problems += check_study(study, sc, notes if notes is not None else [], import_modules=import_modules)
+    problems += safe
     if problems:
         raise SurroflowError(f"{source}: {len(problems)} invalid setting(s):\n" +
                              "\n".join(f"  - {p}" for p in problems))
@@ -141,59 +211,120 @@ def _prefixed(study: str, exc: Exception) -> str:
     return f"studies.{study}.{text}" if text.startswith(("simulator.", "design.")) else f"studies.{study}: {text}"
 
 
-def check_study(study: str, sc: Mapping[str, Any], notes: list[str]) -> list[str]:
-    """The checks JSON Schema cannot express, for one (defaults-filled) study: every problem as
-    one line naming its key.  Simulator unavailable here (e.g. no ``ccx``): a note, not an error."""
-    from .simulators import SimulatorUnavailable, available, simulator_class
-    from .surrogates.registry import check_estimator_params
+def _check_design_size(study: str, design: Mapping[str, Any]) -> list[str]:
+    """At most :data:`MAX_BATCHES` generation jobs per split (the schema bounds the counts)."""
+    out = []
+    for split in ("train", "test"):
+        n, size = int(design[f"n_{split}"]), int(design["batch_size"])
+        jobs = -(-n // size)
+        if jobs > MAX_BATCHES:
+            out.append(f"studies.{study}.design.n_{split}: {n} samples in batches of {size} make {jobs} "
+                       f"generation jobs, more than {MAX_BATCHES}; set studies.{study}.design.batch_size "
+                       f">= {-(-n // MAX_BATCHES)}")
+    return out
 
-    problems: list[str] = []
+
+def check_study(study: str, sc: Mapping[str, Any], notes: list[str], import_modules: bool = True) -> list[str]:
+    """The checks JSON Schema cannot express, for one (defaults-filled) study: every problem as
+    one line naming its key.  Simulator unavailable here (e.g. no ``ccx``): a note, not an error
+    (its settings are still checked: simulators check them before looking for their program).
+    """
+    from .design import check_ranges
+    from .simulators import SimulatorUnavailable, available, simulator_class
+    from .surrogates.registry import estimator_param_problems
+
+    problems: list[str] = _check_design_size(study, sc["design"])
+    problems += _check_estimators(study, sc, estimator_param_problems)
     name = sc["simulator"]["name"]
+    if name.startswith("python:") and not import_modules:
+        notes.append(f"studies.{study}.simulator.name: {name!r} was not imported (importing runs its "
+                     "code; `validate --import` does), so its settings, parameters and outputs were "
+                     "not checked")
+        return problems
+    reader = (sc["simulator"].get("settings") or {}).get("reader")
+    if isinstance(reader, str) and reader.startswith("python:") and not import_modules:
+        notes.append(f"studies.{study}.simulator.settings.reader: {reader!r} was not imported (importing "
+                     "runs its code; `validate --import` does), so the simulator's settings, parameters "
+                     "and outputs were not checked")
+        return problems
     try:
         cls = simulator_class(name)
     except KeyError:
-        return [f"studies.{study}.simulator.name: {name!r} is not allowed; allowed: {available()}"]
+        return problems + [f"studies.{study}.simulator.name: {name!r} is not allowed; allowed: {available()}"]
+    except SurroflowError as exc:
+        text = str(exc)
+        return problems + [text if text.startswith("studies.") else f"studies.{study}.simulator.name: {text}"]
     except (ImportError, AttributeError, TypeError) as exc:
-        return [f"studies.{study}.simulator.name: {name!r} cannot be loaded ({exc})"]
+        return problems + [f"studies.{study}.simulator.name: {name!r} cannot be loaded ({exc})"]
     if sc["task"] not in cls.tasks:
         problems.append(f"studies.{study}.task: simulator {name!r} supports {list(cls.tasks)}, not {sc['task']!r}")
+    sim = None
     try:
         sim = cls(**sc["simulator"]["settings"])
         if name == "files":
             sim.check(sc["design"])
     except SimulatorUnavailable as exc:
         notes.append(f"studies.{study}: skipped on this machine: {exc}")
+        return problems
     except SurroflowError as exc:
-        problems.append(_prefixed(study, exc))
-    except TypeError as exc:          # e.g. an unexpected keyword of a user's simulator class
-        problems.append(f"studies.{study}.simulator.settings: {exc}")
+        return problems + [_prefixed(study, exc)]
+    except (TypeError, ValueError, AttributeError) as exc:   # e.g. an unexpected keyword of a user's
+        return problems + [f"studies.{study}.simulator.settings: {exc}"]   # class, or a wrong type
+    try:
+        declared = list(sim.parameters())
+        outputs = [v.name for v in sim.outputs()]
+    except SurroflowError as exc:
+        return problems + [_prefixed(study, exc)]
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        return problems + [f"studies.{study}.simulator: simulator {name!r} cannot declare its parameters "
+                           f"and outputs with these settings ({exc})"]
+    problems += [f"studies.{study}.{p}" for p in check_ranges(declared, sc["simulator"]["parameters"])]
+    chosen = list(sc["reduction"]["variables"])
+    unknown = sorted(set(chosen) - set(outputs))
+    if unknown:
+        problems.append(f"studies.{study}.reduction.variables: {unknown} are not outputs of simulator "
+                        f"{name!r}; allowed: {outputs}")
+    elif len(set(chosen)) != len(chosen):
+        problems.append(f"studies.{study}.reduction.variables: {chosen} names a variable twice")
+    variable = sc["forecast"].get("variable") if sc["task"] == "forecast" else None
+    if variable is not None and variable not in outputs:
+        problems.append(f"studies.{study}.forecast.variable: {variable!r} is not an output of simulator "
+                        f"{name!r}; allowed: {outputs}")
+    return problems
+
+
+def _check_estimators(study: str, sc: Mapping[str, Any], problems_of: Any) -> list[str]:
+    """Kinds, hyperparameter names and values of the study's surrogates (or forecast models)."""
+    problems: list[str] = []
     if sc["task"] == "parametric":
+        if not sc["surrogates"]:
+            problems.append(f"studies.{study}.surrogates: a parametric study needs at least one surrogate "
+                            "(e.g. surrogates: {rbf: {kind: rbf}})")
         for sname, s in sc["surrogates"].items():
-            try:
-                check_estimator_params(s["kind"], s["params"], "surrogate", f"studies.{study}.surrogates.{sname}")
-            except SurroflowError as exc:
-                problems.append(str(exc))
+            problems += problems_of(s["kind"], s["params"], "surrogate", f"studies.{study}.surrogates.{sname}")
             if s["basis"] == "local" and sc["reduction"].get("clustering") is None:
                 problems.append(f"studies.{study}.surrogates.{sname}.basis: 'local' needs "
                                 "reduction.clustering (a mapping, e.g. {n_clusters: auto})")
     else:
+        # an empty forecast.models is fine: the persistence and climatology baselines are
+        # always trained and evaluated (config.forecast_models)
         for mname, m in sc["forecast"]["models"].items():
-            try:
-                check_estimator_params(m["kind"], m["params"], "forecaster",
-                                       f"studies.{study}.forecast.models.{mname}")
-            except SurroflowError as exc:
-                problems.append(str(exc))
+            where = f"studies.{study}.forecast.models.{mname}"
+            found = problems_of(m["kind"], m["params"], "forecaster", where)
+            problems += found
+            inner = m["params"].get("inner_kind") if m["kind"] == "reduced" else None
+            if not found and isinstance(inner, str):
+                problems += problems_of(inner, m["params"].get("inner_params") or {}, "forecaster",
+                                        f"{where}.params.inner_params")
     return problems
 
 
 def load_config(path: str | Path, schema_dir: str | Path | None = None,
-                notes: list[str] | None = None) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise SurroflowError(f"{path}: cannot read YAML ({exc})") from None
-    return validate_config(raw or {}, schema_dir, source=str(path), notes=notes)
+                notes: list[str] | None = None, import_modules: bool = True) -> dict[str, Any]:
+    """Read ``path`` (duplicate keys refused, :func:`load_yaml_strict`) and validate it."""
+    raw = load_yaml_strict(path)
+    return validate_config(raw or {}, schema_dir, source=str(path), notes=notes,
+                           import_modules=import_modules)
 
 
 def study_section(cfg: Mapping[str, Any], study: str) -> dict[str, Any]:

@@ -52,22 +52,50 @@ def scale(unit: np.ndarray, params: Sequence[Parameter]) -> np.ndarray:
     return out
 
 
+def check_ranges(declared: Sequence[Parameter], ranges: Mapping[str, Sequence[float]] | None) -> list[str]:
+    """Every problem of the ``simulator.parameters`` ranges, one line each naming
+    ``simulator.parameters.<name>`` and what is allowed: a name the simulator does not declare,
+    bounds that are not two finite numbers with low < high, a log-scaled parameter whose low
+    bound is not > 0."""
+    by_name = {p.name: p for p in declared}
+    out = []
+    for name, bounds in (ranges or {}).items():
+        where = f"simulator.parameters.{name}"
+        if name not in by_name:
+            out.append(f"{where}: unknown parameter; allowed: {sorted(by_name)}")
+            continue
+        base = by_name[name]
+        declared_range = f"declared range [{base.low:g}, {base.high:g}] {base.units}".rstrip()
+        try:
+            lo, hi = (float(b) for b in bounds)
+        except (TypeError, ValueError):
+            out.append(f"{where}: {bounds!r} is not allowed; expected [low, high], two numbers ({declared_range})")
+            continue
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            out.append(f"{where}: [{lo}, {hi}] is not allowed; both bounds must be finite ({declared_range})")
+        elif not lo < hi:
+            out.append(f"{where}: [{lo}, {hi}] is not allowed; low must be < high ({declared_range})")
+        elif base.log_scale and lo <= 0:
+            out.append(f"{where}: [{lo}, {hi}] is not allowed; {name} is sampled on a log scale, which "
+                       f"needs low > 0 ({declared_range})")
+    return out
+
+
 def resolve_parameters(declared: Sequence[Parameter], ranges: Mapping[str, Sequence[float]] | None
                        ) -> list[Parameter]:
-    """Parameters to vary: those named in ``ranges`` (with overridden bounds), else all declared."""
-    by_name = {p.name: p for p in declared}
+    """Parameters to vary: those named in ``ranges`` (with overridden bounds), else all declared.
+    Bad ranges are a :class:`SurroflowError` listing every problem (:func:`check_ranges`)."""
     if not ranges:
         return list(declared)
+    problems = check_ranges(declared, ranges)
+    if problems:
+        raise SurroflowError("; ".join(problems))
+    by_name = {p.name: p for p in declared}
     out = []
     for name, bounds in ranges.items():
-        if name not in by_name:
-            raise SurroflowError(f"simulator.parameters.{name}: unknown parameter; "
-                                 f"allowed: {sorted(by_name)}")
         base = by_name[name]
-        lo, hi = float(bounds[0]), float(bounds[1])
-        if not lo < hi:
-            raise SurroflowError(f"simulator.parameters.{name}: low {lo} must be < high {hi}")
-        out.append(Parameter(name, lo, hi, base.units, base.long_name, base.log_scale))
+        out.append(Parameter(name, float(bounds[0]), float(bounds[1]), base.units, base.long_name,
+                             base.log_scale))
     return out
 
 

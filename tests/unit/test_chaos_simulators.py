@@ -52,7 +52,7 @@ def test_lorenz63_coordinates_and_attractor():
 
 
 def test_settings_are_validated():
-    with pytest.raises(SurroflowError, match="unknown setting.*'sgima'"):
+    with pytest.raises(SurroflowError, match="simulator.settings.sgima: unknown setting of simulator 'lorenz63'"):
         Lorenz63(sgima=10)
     with pytest.raises(SurroflowError, match="dt_sample"):
         Lorenz63(dt=0.01, dt_sample=0.015)

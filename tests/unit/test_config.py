@@ -26,7 +26,8 @@ def test_shipped_configs_validate(path):
 
 
 def _minimal():
-    return {"studies": {"s": {"simulator": {"name": "burgers"}, "design": {"n_train": 4, "n_test": 2}}}}
+    return {"studies": {"s": {"simulator": {"name": "burgers"}, "design": {"n_train": 4, "n_test": 2},
+                              "surrogates": {"rbf": {"kind": "rbf"}}}}}
 
 
 def test_defaults_are_filled():

@@ -174,7 +174,7 @@ def test_command_must_be_an_argument_list(case):
         get_simulator("external", **settings(case, command="ccx -i {jobname}"))
     with pytest.raises(SurroflowError, match="whole arguments"):
         get_simulator("external", **settings(case, command=["/bin/true", "--in={input}"]))
-    with pytest.raises(SurroflowError, match="unknown key"):
+    with pytest.raises(SurroflowError, match=r"simulator.settings.shell: unknown setting of simulator 'external'"):
         get_simulator("external", **settings(case, shell=True))
     with pytest.raises(SurroflowError, match="neither parameters nor constants"):
         get_simulator("external", **settings(case, constants={}))
@@ -259,3 +259,36 @@ def test_reader_registry(tmp_path):
     assert out["node_coordinates"].shape == (mesh.n_nodes, 3)
     with pytest.raises(SurroflowError, match="no result file other.vtu"):
         get_reader("meshio")(tmp_path, "other")
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"timeout_s": "x"}, "simulator.settings.timeout_s: expected a finite number > 0 or null, got 'x'"),
+    ({"timeout_s": True}, "simulator.settings.timeout_s: expected a finite number > 0 or null, got True"),
+    ({"retries": 1.0}, "simulator.settings.retries: expected an integer >= 0, got 1.0"),
+    ({"keep_workdirs": "some"}, "simulator.settings.keep_workdirs: expected one of ['failed', 'all', 'none'], "
+                                "got 'some'"),
+    ({"env": ["a"]}, "simulator.settings.env: expected a mapping of environment variable names to strings, "
+                     "got ['a']"),
+    ({"env": {"OMP_NUM_THREADS": 1}}, "simulator.settings.env.OMP_NUM_THREADS: expected a string, got 1"),
+    ({"files": ["a.txt"]}, "simulator.settings.files: expected a mapping of file names to contents"),
+    ({"files": {"../x": b""}}, "simulator.settings.files: static file '../x' is not allowed"),
+    ({"input_name": 3}, "simulator.settings.input_name: expected a non-empty string, got 3"),
+    ({"reader": None}, "simulator.settings.reader: expected a non-empty string, got None"),
+    ({"workdir_root": 7}, "simulator.settings.workdir_root: expected a non-empty string (a path) or null, got 7"),
+])
+def test_runner_settings_are_checked_with_their_key_before_the_program(case, kw, message):
+    """Every value is a sentence naming simulator.settings.<key> (no raw TypeError or
+    AttributeError), checked before the program is looked for (a missing program would hide it)."""
+    args = {"command": ["surroflow-no-such-solver", "{input}"], "template_text": "a = $a\n",
+            "input_name": "job.in", "reader": "test_json", "workdir_root": case / "runs", **kw}
+    with pytest.raises(SurroflowError) as err:
+        CommandRunner(**args)
+    assert str(err.value).startswith(message), str(err.value)
+    assert type(err.value) is SurroflowError                # not SimulatorUnavailable
+
+
+def test_external_defaults_and_program_key(case):
+    sim = get_simulator("external", **settings(case, input_name=None, workdir_root=None, timeout_s=None))
+    assert sim.runner.input_name == "model.tpl" and sim.runner.timeout_s is None and sim.runner.private_root
+    with pytest.raises(SurroflowError, match=r"^simulator.settings.command\[0\]: expected a program name"):
+        get_simulator("external", **settings(case, command=["{input}"]))

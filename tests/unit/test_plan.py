@@ -27,7 +27,7 @@ def _config():
                                         "c": {"kind": "mlp", "params": {"device": "cpu"}}}},
         "b": {**burgers, "reduction": {"variables": ["u"], "clustering": {"n_clusters": 2}},
               "surrogates": {"loc": {"kind": "rbf", "basis": "local"}}},
-        "gone": {**burgers, "simulator": {"name": "test_plan_missing_solver"}},
+        "gone": {**burgers, "simulator": {"name": "test_plan_missing_solver"}, "surrogates": {"r": {"kind": "rbf"}}},
         "f": {"task": "forecast", "simulator": {"name": "lorenz63"}, "design": {"n_train": 2, "n_test": 2},
               "forecast": {"models": {"dmd": {"kind": "dmd"}, "net": {"kind": "node", "params": {"device": "cuda"}}}}},
     }})

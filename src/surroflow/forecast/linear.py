@@ -19,6 +19,9 @@ class DMD(Forecaster):
 
     kind = "dmd"
 
+    #: value spec of each hyperparameter, checked before any job (surrogates.registry.check_value)
+    hyperparameter_specs = {"rank": "int>=1|None", "alpha": "float>=0", "affine": "bool", "scaling": ["component", "global"]}
+
     def __init__(self, rank: int | None = None, alpha: float = 1e-8, affine: bool = True,
                  scaling: str = "component") -> None:
         self.scaling = scaling
@@ -65,6 +68,10 @@ class OpInf(Forecaster):
     """
 
     kind = "opinf"
+
+    #: value spec of each hyperparameter, checked before any job (surrogates.registry.check_value)
+    hyperparameter_specs = {"time": ["discrete", "continuous"], "reg_linear": "float>=0", "reg_quadratic": "float>=0",
+                            "substeps": "int>=1", "scaling": ["component", "global"]}
 
     def __init__(self, time: str = "discrete", reg_linear: float = 1e-8, reg_quadratic: float = 1e-6,
                  substeps: int = 1, scaling: str = "component") -> None:

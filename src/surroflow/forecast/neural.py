@@ -241,6 +241,13 @@ class MLPStepper(_TorchStepper):
 
     kind = "mlp_stepper"
 
+    #: value spec of each hyperparameter, checked before any job (surrogates.registry.check_value)
+    hyperparameter_specs = {"hidden": "ints>=1", "activation": ["gelu", "relu", "silu", "tanh"], "architecture": ["dense", "conv", "local"],
+                            "channels": "int>=1", "kernel_size": "int>=1", "n_layers": "int>=1", "lr": "float>0",
+                            "weight_decay": "float>=0", "n_iterations": "int>=1", "batch_size": "int>=1",
+                            "rollout_steps": "int>=1", "noise": "float>=0", "random_state": "int>=0|None",
+                            "device": ["cpu", "cuda", "auto"], "scaling": ["component", "global"], "augment": ["none", "shift", "shift_reflect"]}
+
     def __init__(self, hidden: Sequence[int] = (128, 128), activation: str = "gelu",
                  architecture: str = "dense", channels: int = 32, kernel_size: int = 5, n_layers: int = 4,
                  lr: float = 2e-3, weight_decay: float = 0.0, n_iterations: int = 3000,
@@ -262,6 +269,13 @@ class NeuralODE(_TorchStepper):
     Same network and training options as :class:`MLPStepper`."""
 
     kind = "node"
+
+    #: value spec of each hyperparameter, checked before any job (surrogates.registry.check_value)
+    hyperparameter_specs = {"hidden": "ints>=1", "activation": ["gelu", "relu", "silu", "tanh"], "architecture": ["dense", "conv", "local"],
+                            "channels": "int>=1", "kernel_size": "int>=1", "n_layers": "int>=1", "lr": "float>0",
+                            "weight_decay": "float>=0", "n_iterations": "int>=1", "batch_size": "int>=1",
+                            "rollout_steps": "int>=1", "noise": "float>=0", "substeps": "int>=1", "random_state": "int>=0|None",
+                            "device": ["cpu", "cuda", "auto"], "scaling": ["component", "global"], "augment": ["none", "shift", "shift_reflect"]}
 
     def __init__(self, hidden: Sequence[int] = (128, 128), activation: str = "gelu",
                  architecture: str = "dense", channels: int = 32, kernel_size: int = 5, n_layers: int = 4,

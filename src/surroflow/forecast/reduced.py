@@ -24,6 +24,9 @@ class Reduced(Forecaster):
     defaults to the schema's ``forecast.rank``.
     """
 
+    #: value spec of each hyperparameter, checked before any job (surrogates.registry.check_value)
+    hyperparameter_specs = {"inner_kind": "str", "inner_params": "mapping|None", "rank": "int>=1"}
+
     def __init__(self, inner_kind: str = "ngrc", inner_params: Mapping[str, Any] | None = None,
                  rank: int = 20) -> None:
         self.inner_kind = inner_kind

@@ -44,6 +44,10 @@ class NGRC(_DelayMixin, Forecaster):
 
     kind = "ngrc"
 
+    #: value spec of each hyperparameter, checked before any job (surrogates.registry.check_value)
+    hyperparameter_specs = {"n_delays": "int>=1", "delay_stride": "int>=1", "poly_order": "int>=1", "alpha": "float>=0",
+                            "scaling": ["component", "global"]}
+
     def __init__(self, n_delays: int = 2, delay_stride: int = 1, poly_order: int = 2,
                  alpha: float = 1e-6, scaling: str = "component") -> None:
         self.scaling = scaling
@@ -90,6 +94,11 @@ class RandomFeatures(_DelayMixin, Forecaster):
     """
 
     kind = "rff"
+
+    #: value spec of each hyperparameter, checked before any job (surrogates.registry.check_value)
+    hyperparameter_specs = {"n_features": "int>=1", "activation": ["tanh", "cos"], "weight_scale": "float>0",
+                            "bias_scale": "float>=0", "alpha": "float>=0", "n_delays": "int>=1",
+                            "delay_stride": "int>=1", "random_state": "int>=0|None", "scaling": ["component", "global"]}
 
     def __init__(self, n_features: int = 1000, activation: str = "tanh", weight_scale: float = 0.4,
                  bias_scale: float = 0.4, alpha: float = 1e-6, n_delays: int = 1, delay_stride: int = 1,

@@ -29,7 +29,8 @@ import numpy as np
 from scipy import fft as sp_fft
 
 from .. import SurroflowError
-from .base import Coordinate, OutputVariable, Parameter, SampleFailure, Simulator
+from .base import (Coordinate, OutputVariable, Parameter, SampleFailure, Simulator, check_setting,
+                   check_unknown_settings)
 
 
 def exact_solution(x: Any, t: float, velocity: float, nu: float, amplitude: float = 1.0, *,
@@ -67,17 +68,11 @@ def _bad(key: str, allowed: str, value: Any) -> SurroflowError:
 
 
 def _positive(key: str, value: Any) -> float:
-    ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-          and math.isfinite(float(value)) and float(value) > 0)
-    if not ok:
-        raise _bad(key, "expected a finite number > 0", value)
-    return float(value)
+    return check_setting(key, value, "float", exclusive_minimum=0)
 
 
 def _integer(key: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise _bad(key, f"expected an integer >= {minimum}", value)
-    return int(value)
+    return check_setting(key, value, "int", minimum=minimum)
 
 
 class AdvectionDiffusion1D(Simulator):
@@ -107,10 +102,7 @@ class AdvectionDiffusion1D(Simulator):
     defaults: ClassVar[Mapping[str, float]] = {"velocity": 1.0, "nu": 3e-4, "amplitude": 1.0}
 
     def __init__(self, **settings: Any) -> None:
-        unknown = sorted(set(settings) - set(self.setting_defaults))
-        if unknown:
-            raise SurroflowError(f"simulator.settings.{unknown[0]}: unknown setting of simulator "
-                                 f"{self.name!r}; allowed: {sorted(self.setting_defaults)}")
+        check_unknown_settings(self.name, settings, self.setting_defaults)
         super().__init__(**{**self.setting_defaults, **settings})
         s = self.settings
         self.n_x = _integer("n_x", s["n_x"], 8)
@@ -121,10 +113,7 @@ class AdvectionDiffusion1D(Simulator):
         self.n_time = _integer("n_time", s["n_time"], 2)
         self.length = _positive("length", s["length"])
         self.width = _positive("width", s["width"])
-        x0 = s["x0"]
-        if isinstance(x0, bool) or not isinstance(x0, (int, float)) or not math.isfinite(float(x0)):
-            raise _bad("x0", "expected a finite number", x0)
-        self.x0 = float(x0)
+        self.x0 = check_setting("x0", s["x0"], "float")
         resolved = math.exp(-0.5 * (math.pi * self.n_grid * self.width / self.length) ** 2)
         if resolved > 1e-10:
             raise _bad("n_grid", f"too coarse for width {self.width:g}: the pulse's Fourier series "

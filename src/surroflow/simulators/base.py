@@ -7,9 +7,10 @@ exceptions (or non-finite output), never by returning zeros.
 """
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -28,6 +29,8 @@ class Parameter:
     log_scale: bool = False  # sample uniformly in log(value)
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError(f"parameter {self.name}: bounds must be finite, got [{self.low}, {self.high}]")
         if not self.low < self.high:
             raise ValueError(f"parameter {self.name}: low ({self.low}) must be < high ({self.high})")
         if self.log_scale and self.low <= 0:
@@ -53,6 +56,65 @@ class Coordinate:
     units: str = "1"
     long_name: str = ""
     extra_attrs: Mapping[str, Any] = field(default_factory=dict)
+
+
+def setting_error(key: str, allowed: str, value: Any) -> SurroflowError:
+    """The one message of a bad setting: ``simulator.settings.<key>: expected ..., got ...``."""
+    return SurroflowError(f"simulator.settings.{key}: expected {allowed}, got {value!r}")
+
+
+def check_setting(key: str, value: Any, kind: str, *, minimum: float | None = None,
+                  exclusive_minimum: float | None = None, maximum: float | None = None,
+                  choices: Sequence[Any] | None = None, nullable: bool = False) -> Any:
+    """One typed check of a simulator setting, shared by every simulator's constructor (so
+    ``python -m surroflow validate``, which constructs the simulator, and the run apply the
+    same check).  ``kind`` is ``"int"`` (a whole number, not a bool; ``2.0`` is refused),
+    ``"float"`` (a finite int or float, not a bool or a string), ``"str"`` (non-empty),
+    ``"path"`` (a non-empty string) or ``"choice"`` (one of ``choices``).  Returns the value as
+    ``int``/``float``/``str`` (``None`` when ``nullable`` and null); raises
+    :class:`SurroflowError` naming ``simulator.settings.<key>`` and what is allowed."""
+    if value is None and nullable:
+        return None
+    null = " or null" if nullable else ""
+    if kind == "choice":
+        if choices is None or value not in list(choices):
+            raise setting_error(key, f"one of {list(choices or [])}{null}", value)
+        return value
+    if kind in ("str", "path"):
+        if not isinstance(value, str) or not value:
+            raise setting_error(key, f"a non-empty string{' (a path)' if kind == 'path' else ''}{null}", value)
+        return value
+    if kind not in ("int", "float"):
+        raise ValueError(f"check_setting: unknown kind {kind!r}")
+    bounds = []
+    if minimum is not None:
+        bounds.append(f">= {minimum:g}")
+    if exclusive_minimum is not None:
+        bounds.append(f"> {exclusive_minimum:g}")
+    if maximum is not None:
+        bounds.append(f"<= {maximum:g}")
+    what = ("an integer" if kind == "int" else "a finite number") + (" " + " and ".join(bounds) if bounds else "") + null
+    if kind == "int":
+        ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    else:
+        ok = (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+              and math.isfinite(float(value)))
+    if ok:
+        v = float(value)
+        ok = ((minimum is None or v >= minimum) and (exclusive_minimum is None or v > exclusive_minimum)
+              and (maximum is None or v <= maximum))
+    if not ok:
+        raise setting_error(key, what, value)
+    return int(value) if kind == "int" else float(value)
+
+
+def check_unknown_settings(name: str, settings: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    """``simulator.settings.<key>: unknown setting`` for the first key not in ``allowed``."""
+    allowed = sorted(allowed)
+    unknown = sorted(set(settings) - set(allowed))
+    if unknown:
+        raise SurroflowError(f"simulator.settings.{unknown[0]}: unknown setting of simulator {name!r}; "
+                             f"allowed: {allowed}")
 
 
 class SimulatorUnavailable(SurroflowError):

@@ -36,7 +36,8 @@ from scipy.special import ive
 
 from .. import SurroflowError
 from .spectral import etdrk4_coefficients
-from .base import Coordinate, OutputVariable, Parameter, SampleFailure, Simulator
+from .base import (Coordinate, OutputVariable, Parameter, SampleFailure, Simulator, check_setting,
+                   check_unknown_settings)
 
 #: length of the periodic domain (m)
 DOMAIN_LENGTH = 2.0 * math.pi
@@ -193,21 +194,12 @@ def _bad(key: str, allowed: str, value: Any) -> SurroflowError:
 
 
 def _int_setting(key: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise _bad(key, f"expected an integer >= {minimum}", value)
-    return int(value)
+    return check_setting(key, value, "int", minimum=minimum)
 
 
 def _float_setting(key: str, value: Any, *, positive: bool = True, optional: bool = False
                    ) -> float | None:
-    if optional and value is None:
-        return None
-    ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-          and math.isfinite(float(value)) and (float(value) > 0 or not positive))
-    if not ok:
-        what = "a finite number" + (" > 0" if positive else "") + (" or null" if optional else "")
-        raise _bad(key, f"expected {what}", value)
-    return float(value)
+    return check_setting(key, value, "float", exclusive_minimum=0 if positive else None, nullable=optional)
 
 
 # --------------------------------------------------------------------------- simulator
@@ -243,10 +235,7 @@ class Burgers1D(Simulator):
     defaults: ClassVar[Mapping[str, float]] = {"nu": 0.05, "amplitude": 1.0, "shift": 0.0}
 
     def __init__(self, **settings: Any) -> None:
-        unknown = sorted(set(settings) - set(self.setting_defaults))
-        if unknown:
-            raise SurroflowError(f"simulator.settings.{unknown[0]}: unknown setting of simulator "
-                                 f"{self.name!r}; allowed: {sorted(self.setting_defaults)}")
+        check_unknown_settings(self.name, settings, self.setting_defaults)
         super().__init__(**{**self.setting_defaults, **settings})
         s = self.settings
         self.n_x = _int_setting("n_x", s["n_x"], 8)
@@ -260,9 +249,7 @@ class Burgers1D(Simulator):
         self.t_end = float(_float_setting("t_end", s["t_end"]))  # type: ignore[arg-type]
         self.n_time = _int_setting("n_time", s["n_time"], 2)
         self.dt = _float_setting("dt", s["dt"], optional=True)
-        if s["scheme"] not in SCHEMES:
-            raise _bad("scheme", f"expected one of {list(SCHEMES)}", s["scheme"])
-        self.scheme = str(s["scheme"])
+        self.scheme = str(check_setting("scheme", s["scheme"], "choice", choices=SCHEMES))
 
     # -- declarations -----------------------------------------------------------------
     def parameters(self) -> Sequence[Parameter]:

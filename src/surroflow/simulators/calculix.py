@@ -32,8 +32,9 @@ import numpy as np
 
 from .. import SurroflowError
 from ..mesh import Mesh, mesh_variables, plate_with_hole
-from .base import Coordinate, OutputVariable, Parameter, SampleFailure, Simulator, collect_outputs
-from .process import CommandRunner, default_workdir_root, format_value
+from .base import (Coordinate, OutputVariable, Parameter, SampleFailure, Simulator, check_setting,
+                   collect_outputs)
+from .process import KEEP_CHOICES as KEEP, CommandRunner, default_workdir_root, format_value
 
 INSTALL_HINT = ("install CalculiX with `apt-get install calculix-ccx` (Debian/Ubuntu; "
                 "conda-forge: `calculix`), or set simulator.settings.ccx to the path of ccx")
@@ -58,7 +59,7 @@ DEFAULTS: dict[str, Any] = {
     "max_increments": 1000,      # CalculiX INC limit
     "ccx": "ccx",                # program name or path
     "template": None,            # path of an alternative input template
-    "workdir_root": None,        # default: <tmp>/surroflow-runs
+    "workdir_root": None,        # default: <tmp>/surroflow-runs-<uid> (process.default_workdir_root)
     "timeout_s": 120.0,
     "retries": 1,
     "keep_workdirs": "failed",
@@ -67,7 +68,6 @@ DEFAULTS: dict[str, Any] = {
 ELEMENTS = ("CPS4", "CPE4")
 HARDENING = ("isotropic", "kinematic")
 LOADING = ("monotonic", "cyclic")
-KEEP = ("failed", "all", "none")
 
 #: the varied parameters: (name, low, high, units, long name, value when not varied)
 PARAMETERS: tuple[tuple[str, float, float, str, str, float], ...] = (
@@ -179,14 +179,14 @@ class CalculixPlate(Simulator):
         }
         model = model_include(self.mesh, s["element"], t_amp, a_amp, self.out_times)
         self.runner = CommandRunner(
-            [str(s["ccx"]), "-i", "{jobname}"], template_text, "job.inp", "frd",
+            [s["ccx"], "-i", "{jobname}"], template_text, "job.inp", "frd",
             s["workdir_root"] or default_workdir_root(), timeout_s=s["timeout_s"],
             retries=int(s["retries"]), keep_workdirs=s["keep_workdirs"],
             files={"model.inp": model.encode()},
             env={"OMP_NUM_THREADS": str(int(s["threads"])),
                  "CCX_NPROC_EQUATION_SOLVER": str(int(s["threads"])),
                  "CCX_NPROC_RESULTS": str(int(s["threads"]))},
-            classify_failure=classify_ccx_failure, install_hint=INSTALL_HINT)
+            classify_failure=classify_ccx_failure, install_hint=INSTALL_HINT, program_key="ccx")
         self.solver_version = ccx_version(self.runner.program)
 
     # ------------------------------------------------------------------ settings
@@ -202,23 +202,23 @@ class CalculixPlate(Simulator):
         for k in ("width", "height", "radius", "thickness", "grading", "youngs_modulus",
                   "max_plastic_strain"):
             positive(k)
-        for k in ("n_theta", "n_radial", "n_cycles", "increments_per_ramp", "max_increments",
-                  "threads"):
+        for k in ("n_theta", "n_radial", "n_cycles", "increments_per_ramp", "max_increments"):
             positive(k, integer=True)
-        if isinstance(s["retries"], bool) or not isinstance(s["retries"], int) or s["retries"] < 0:
-            raise SurroflowError(f"simulator.settings.retries={s['retries']!r}: an integer >= 0 is required")
+        # what goes to the CommandRunner: the same typed checks as the external simulator's
+        check_setting("threads", s["threads"], "int", minimum=1)
+        check_setting("retries", s["retries"], "int", minimum=0)
+        check_setting("timeout_s", s["timeout_s"], "float", exclusive_minimum=0, nullable=True)
+        check_setting("keep_workdirs", s["keep_workdirs"], "choice", choices=KEEP)
+        check_setting("ccx", s["ccx"], "str")
         nu = s["poisson_ratio"]
         if isinstance(nu, bool) or not isinstance(nu, (int, float)) or not (-1.0 < nu < 0.5):
             raise SurroflowError(f"simulator.settings.poisson_ratio={nu!r}: must lie in (-1, 0.5)")
-        for key, allowed in (("element", ELEMENTS), ("hardening", HARDENING), ("loading", LOADING),
-                             ("keep_workdirs", KEEP)):
+        for key, allowed in (("element", ELEMENTS), ("hardening", HARDENING), ("loading", LOADING)):
             if s[key] not in allowed:
                 raise SurroflowError(f"simulator.settings.{key}={s[key]!r} is not allowed; "
                                      f"allowed: {list(allowed)}")
-        if s["timeout_s"] is not None:
-            positive("timeout_s")
-        if not isinstance(s["ccx"], str) or not s["ccx"]:
-            raise SurroflowError("simulator.settings.ccx: the program name or path (a string)")
+        for key in ("template", "workdir_root"):
+            check_setting(key, s[key], "path", nullable=True)
         if not s["radius"] < min(s["width"], s["height"]):
             raise SurroflowError("simulator.settings.radius must be smaller than width and height")
 

@@ -53,7 +53,8 @@ from .. import SurroflowError
 from ..io import status_attrs
 from ..mesh import Mesh, mesh_variables
 from ..readers import read_mesh_file
-from .base import Coordinate, OutputVariable, Parameter, SampleFailure, Simulator
+from .base import (Coordinate, OutputVariable, Parameter, SampleFailure, Simulator, check_setting,
+                   setting_error)
 
 RESERVED_COLUMNS = ("file", "split")
 SPLITS = ("train", "test")
@@ -281,7 +282,10 @@ class FilesSource(Simulator):
         for key in REQUIRED:
             if key not in settings:
                 raise SurroflowError(f"simulator.settings.{key}: required for the files source")
-        self.table_path = Path(settings["table"])
+        self.table_path = Path(check_setting("table", settings["table"], "path"))
+        for key in ("units", "parameter_units"):
+            if not isinstance(settings.get(key) or {}, Mapping):
+                raise setting_error(key, "a mapping name -> units", settings[key])
         self.parameter_names = _names(settings["parameters"], "parameters")
         self.variables = _names(settings["variables"], "variables")
         self.units = dict(settings.get("units") or {})

@@ -6,8 +6,10 @@ For each design point, :class:`CommandRunner`
    ``"1; rm -rf /"`` or ``"../../etc/passwd"``, a bool, NaN or inf is refused before anything
    is created or run);
 2. makes a fresh working directory under ``workdir_root``, named by a safe sample id (never
-   from parameter values), copies the static files into it and renders the input from a
-   :class:`string.Template` (``$name`` placeholders, numbers written as ``repr(float)``, the
+   from parameter values) and created exclusively (mode 0700; a symbolic link or anything else
+   already at that name is never followed: :func:`surroflow.safety.exclusive_directory`; the
+   default root is a private per-user folder), copies the static files into it and renders
+   the input from a :class:`string.Template` (``$name`` placeholders, numbers written as ``repr(float)``, the
    shortest text that reads back exactly, or with 13 significant digits where that is longer
    than the 20 characters a Fortran-style reader takes);
 3. runs the program with an argument list (``shell=False``; ``{input}`` and ``{jobname}`` may
@@ -40,7 +42,9 @@ import numpy as np
 
 from .. import SurroflowError
 from ..readers import get_reader
-from .base import SampleFailure, SimulatorUnavailable
+from ..safety import (check_command, check_path, env_problem, exclusive_directory, private_directory,
+                      safe_mode_enabled)
+from .base import SampleFailure, SimulatorUnavailable, check_setting, setting_error
 
 ClassifyFn = Callable[[str, "int | None"], str]
 
@@ -53,8 +57,12 @@ _LOG_TAIL = 2000
 
 
 def default_workdir_root() -> Path:
-    """``<tmp>/surroflow-runs``: the parent of the per-sample working directories by default."""
-    return Path(tempfile.gettempdir()) / "surroflow-runs"
+    """``<tmp>/surroflow-runs-<uid>``: the parent of the per-sample working directories by
+    default, a per-user folder (created with mode 0700 by the runner, checked to be a real
+    folder of this user's that nobody else may write: :func:`surroflow.safety.private_directory`)."""
+    user = str(os.getuid()) if hasattr(os, "getuid") else re.sub(r"[^A-Za-z0-9_.-]", "_",
+                                                                   os.environ.get("USERNAME", "user"))
+    return Path(tempfile.gettempdir()) / f"surroflow-runs-{user}"
 
 # --------------------------------------------------------------------------- validation
 def format_value(name: str, value: Any) -> str:
@@ -78,7 +86,8 @@ def format_value(name: str, value: Any) -> str:
 def check_names(names: Sequence[str], what: str) -> None:
     for n in names:
         if not isinstance(n, str) or not _IDENTIFIER.match(n):
-            raise SurroflowError(f"{what} {n!r}: names must be identifiers (letters, digits, '_')")
+            raise SurroflowError(f"{what}: the name {n!r} is not allowed; names must be identifiers "
+                                 "(letters, digits, '_')")
 
 
 def safe_id(sample_id: str) -> str:
@@ -88,10 +97,11 @@ def safe_id(sample_id: str) -> str:
     return sample_id
 
 
-def _safe_file_name(name: str, what: str) -> str:
-    if not _SAFE_ID.match(name) or ".." in name:
-        raise SurroflowError(f"{what} {name!r}: a plain file name is required (letters, digits, "
-                             "'_', '-', '.'; no folders)")
+def _safe_file_name(name: Any, key: str, what: str = "") -> str:
+    """``name`` if it is a plain file name; else ``<key>: <what>'name' is not allowed; ...``."""
+    if not isinstance(name, str) or not _SAFE_ID.match(name) or ".." in name:
+        raise SurroflowError(f"{key}: {what}{name!r} is not allowed; a plain file name is required "
+                             "(letters, digits, '_', '-', '.'; no folders)")
     return name
 
 
@@ -119,8 +129,9 @@ class CommandRunner:
     command : program and arguments; ``{input}``/``{jobname}`` allowed only as whole arguments.
     template_text : the input file with ``$name`` placeholders for the values of a sample.
     input_name : file name of the rendered input (``jobname`` is its stem).
-    reader : registered reader name (or ``python:module:function``).
-    workdir_root : parent of the per-sample working directories (created if needed).
+    reader : registered reader name (or ``python:module:function``, refused in safe mode).
+    workdir_root : parent of the per-sample working directories (created if needed); ``None``
+        or :func:`default_workdir_root`: the private per-user folder under the temp folder.
     timeout_s : wall-clock limit of one attempt (``None``: no limit).
     retries : extra attempts after a failure (timeouts included).
     keep_workdirs : ``failed`` (default: keep failed samples' folders), ``all``, or ``none``
@@ -129,62 +140,91 @@ class CommandRunner:
     env : extra environment variables (strings); ``OMP_NUM_THREADS=1`` unless set.
     classify_failure : ``fn(log_text, returncode) -> status`` for non-zero exits.
     install_hint : appended to the error when the program is not found.
+    program_key : the setting that names the program (``command[0]``; ``ccx`` for CalculiX).
+
+    Every value is checked in the constructor, each error a :class:`SurroflowError` naming
+    ``simulator.settings.<key>`` (the settings of the simulator that builds the runner), the
+    values first and the program's look-up last.
     """
 
     def __init__(self, command: Sequence[str], template_text: str, input_name: str, reader: str,
-                 workdir_root: str | os.PathLike[str], timeout_s: float | None = 600.0,
+                 workdir_root: str | os.PathLike[str] | None, timeout_s: float | None = 600.0,
                  retries: int = 0, keep_workdirs: str = "failed",
                  files: Mapping[str, bytes | str | os.PathLike[str]] | None = None,
                  env: Mapping[str, str] | None = None,
-                 classify_failure: ClassifyFn | None = None, install_hint: str = "") -> None:
-        if isinstance(command, str) or not command or not all(isinstance(a, str) for a in command):
-            raise SurroflowError("command: a non-empty list of strings (program, then arguments) "
-                                 "is required; a shell string is not accepted")
+                 classify_failure: ClassifyFn | None = None, install_hint: str = "",
+                 program_key: str = "command[0]") -> None:
+        # every plain value is checked first (the same sentences as the simulators' settings
+        # checks, so `validate` reports them even where the program is missing), the program last
+        if (isinstance(command, str) or not isinstance(command, Sequence) or not command
+                or not all(isinstance(a, str) for a in command)):
+            raise setting_error("command", "a non-empty list of strings (program, then arguments; a "
+                                "shell string is not accepted)", command)
         for a in command:
             if ("{" in a or "}" in a) and a not in PLACEHOLDERS:
-                raise SurroflowError(f"command argument {a!r}: placeholders {list(PLACEHOLDERS)} "
-                                     "are allowed only as whole arguments")
-        if command[0] in PLACEHOLDERS:
-            raise SurroflowError("command: the program cannot be a placeholder")
-        self.program = resolve_program(command[0], install_hint)
-        self.command = [self.program, *command[1:]]
-        self.input_name = _safe_file_name(input_name, "input_name")
+                raise SurroflowError(f"simulator.settings.command: argument {a!r} is not allowed; the "
+                                     f"placeholders {list(PLACEHOLDERS)} may appear only as whole arguments")
+        if command[0] in PLACEHOLDERS or not command[0]:
+            raise setting_error(program_key, "a program name or path (not empty, not a placeholder)",
+                                command[0])
+        check_setting("input_name", input_name, "str")
+        self.input_name = _safe_file_name(input_name, "simulator.settings.input_name")
         self.jobname = Path(self.input_name).stem
+        if not isinstance(template_text, str):
+            raise setting_error("template", "the text of the input template", template_text)
         self.template = Template(template_text)
         if not self.template.is_valid():
-            raise SurroflowError("template: invalid '$' placeholder (write '$$' for a literal '$')")
+            raise SurroflowError("simulator.settings.template: invalid '$' placeholder (write '$$' for a "
+                                 "literal '$')")
         self.placeholders = sorted(set(self.template.get_identifiers()))
-        self.reader_name = reader
-        self.reader = get_reader(reader)
-        self.workdir_root = Path(workdir_root).absolute()
-        if timeout_s is not None and (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float))
-                                      or not timeout_s > 0):
-            raise SurroflowError(f"timeout_s={timeout_s!r}: a number > 0 is required (or null for no limit)")
-        self.timeout_s = None if timeout_s is None else float(timeout_s)
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise SurroflowError(f"retries={retries!r}: an integer >= 0 is required")
-        self.retries = retries
-        if keep_workdirs not in KEEP_CHOICES:
-            raise SurroflowError(f"keep_workdirs={keep_workdirs!r} is not allowed; "
-                                 f"allowed: {list(KEEP_CHOICES)}")
-        self.keep_workdirs = keep_workdirs
+        check_setting("reader", reader, "str")
+        if workdir_root is not None and not isinstance(workdir_root, os.PathLike):
+            check_setting("workdir_root", workdir_root, "path", nullable=True)
+        self.timeout_s = check_setting("timeout_s", timeout_s, "float", exclusive_minimum=0, nullable=True)
+        self.retries = check_setting("retries", retries, "int", minimum=0)
+        self.keep_workdirs = check_setting("keep_workdirs", keep_workdirs, "choice", choices=KEEP_CHOICES)
+        if files is not None and not isinstance(files, Mapping):
+            raise setting_error("files", "a mapping of file names to contents", files)
         self.files: dict[str, bytes] = {}
         for name, content in (files or {}).items():
-            _safe_file_name(name, "static file")
+            _safe_file_name(name, "simulator.settings.files", "static file ")
             if name in (self.input_name, LOG_NAME):
-                raise SurroflowError(f"static file {name!r} clashes with the input or the log")
+                raise SurroflowError(f"simulator.settings.files: static file {name!r} clashes with the "
+                                     f"input {self.input_name!r} or the log {LOG_NAME!r}")
             if isinstance(content, bytes):
                 self.files[name] = content
             else:
                 p = Path(content)
                 if not p.is_file():
-                    raise SurroflowError(f"static file {p}: not found")
+                    raise SurroflowError(f"simulator.settings.files: static file {str(p)!r} not found")
                 self.files[name] = p.read_bytes()
+        if env is not None and not isinstance(env, Mapping):
+            raise setting_error("env", "a mapping of environment variable names to strings", env)
         self.env = {"OMP_NUM_THREADS": "1"}
         for k, v in (env or {}).items():
-            if not (isinstance(k, str) and re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k) and isinstance(v, str)):
-                raise SurroflowError(f"env: {k!r}={v!r}: names must be identifiers and values strings")
+            if not (isinstance(k, str) and _IDENTIFIER.match(k)):
+                raise setting_error("env", "environment variable names that are identifiers", k)
+            if not isinstance(v, str):
+                raise setting_error(f"env.{k}", "a string", v)
+            if safe_mode_enabled() and env_problem(k, "simulator.settings.env"):
+                raise SurroflowError(str(env_problem(k, "simulator.settings.env")))
             self.env[k] = v
+        # the program and the folders: safe mode's allow-lists, then the look-up
+        check_command(command[0], f"simulator.settings.{program_key}")   # safe mode: allow-listed only
+        default_root = default_workdir_root()
+        self.private_root = workdir_root is None or Path(workdir_root).absolute() == default_root
+        if self.private_root:
+            self.workdir_root = default_root
+        else:
+            check_path(workdir_root, "simulator.settings.workdir_root")   # safe mode: inside the project
+            self.workdir_root = Path(workdir_root).absolute()
+        self.reader_name = reader
+        try:
+            self.reader = get_reader(reader)
+        except SurroflowError as exc:
+            raise SurroflowError(f"simulator.settings.reader: {exc}") from None
+        self.program = resolve_program(command[0], install_hint)
+        self.command = [self.program, *command[1:]]
         self.classify_failure = classify_failure or default_classify
 
     # ------------------------------------------------------------------ pieces
@@ -202,14 +242,20 @@ class CommandRunner:
         return [sub.get(a, a) for a in self.command]
 
     def _new_workdir(self, sample_id: str | None) -> Path:
-        self.workdir_root.mkdir(parents=True, exist_ok=True)
+        """A new folder of this sample, created exclusively (never a pre-existing symlink)."""
+        if self.private_root:
+            private_directory(self.workdir_root)
+        else:
+            self.workdir_root.mkdir(parents=True, exist_ok=True)
         if sample_id is None:
             return Path(tempfile.mkdtemp(prefix="sample-", dir=self.workdir_root))
         wd = self.workdir_root / safe_id(sample_id)
-        if wd.exists():                  # a rerun (e.g. a retried dask task) starts afresh
-            shutil.rmtree(wd)
-        wd.mkdir()
-        return wd
+        if os.path.islink(wd):
+            raise SurroflowError(f"{wd}: the working folder of sample {sample_id!r} is a symbolic "
+                                 "link (planted by someone else?); refusing to follow it")
+        if os.path.isdir(wd):            # a rerun (e.g. a retried dask task) starts afresh
+            shutil.rmtree(wd)            # (rmtree never follows symlinks inside)
+        return exclusive_directory(wd)
 
     def _prepare(self, wd: Path, text: str) -> None:
         for entry in wd.iterdir():       # fresh for every attempt, the log excepted

@@ -23,6 +23,8 @@ def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: 
     ds = files_split_dataset(ctx.section["simulator"]["settings"], ctx.section["design"], split)
     # both splits come from the one table: its content is their design
     design_sha = content_sha256(extra=f"{ctx.generation_sha256}:{fingerprint(inputs['table'])}")
-    ds.attrs.update(ctx.provenance(inputs, outputs["data"], split=split, **{DESIGN: design_sha}))
+    # the lineage lists the table and every result file of the split (their fingerprints)
+    made_from = {**inputs, "results": [str(f) for f in ds["source_file"].values]}
+    ds.attrs.update(ctx.provenance(made_from, outputs["data"], split=split, **{DESIGN: design_sha}))
     write_dataset(ds, outputs["data"])
     log.info("%s: imported the %d %s samples of %s", outputs["data"], ds.sizes["sample"], split, inputs["table"])

@@ -74,6 +74,11 @@ class GaussianProcessSurrogate(Surrogate):
     kind = "gaussian_process"
     supports_std = True
 
+    #: value spec of each hyperparameter, checked before any job (surrogates.registry.check_value)
+    hyperparameter_specs = {"kernel": ["rbf", "matern"], "nu": "float>0", "n_restarts_optimizer": "int>=0", "normalize_y": "bool",
+                            "alpha": "float>=0", "random_state": "int>=0|None", "max_train": "int>=2",
+                            "max_optimize": "int>=2"}
+
     def __init__(self, kernel: str = "rbf", nu: float = 2.5, n_restarts_optimizer: int = 0,
                  normalize_y: bool = False, alpha: float = 1e-10, random_state: int | None = None,
                  max_train: int = 2000, max_optimize: int = 500) -> None:

@@ -25,6 +25,9 @@ class PolynomialRidgeSurrogate(Surrogate):
 
     kind = "linear"
 
+    #: value spec of each hyperparameter, checked before any job (surrogates.registry.check_value)
+    hyperparameter_specs = {"degree": "int>=0", "alpha": "float>=0"}
+
     def __init__(self, degree: int = 3, alpha: float = 1e-6) -> None:
         self.degree = degree
         self.alpha = alpha

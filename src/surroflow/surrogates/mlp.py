@@ -109,6 +109,13 @@ class MLPSurrogate(Surrogate):
     kind = "mlp"
     supports_std = False
 
+    #: value spec of each hyperparameter, checked before any job (surrogates.registry.check_value)
+    hyperparameter_specs = {"hidden": "ints>=1", "activation": ["gelu", "relu", "silu", "tanh"], "learning_rate": "float>0",
+                            "weight_decay": "float>=0", "max_epochs": "int>=1", "batch_size": "int>=1",
+                            "validation_fraction": "float[0,1)", "patience": "int>=1", "device": ["cpu", "cuda", "auto"],
+                            "random_state": "int>=0|None", "dtype": ["float32", "float64"], "optimizer": ["adam", "lbfgs"],
+                            "normalize_y": "bool"}
+
     def __init__(self, hidden: Sequence[int] = (64, 64), activation: str = "tanh",
                  learning_rate: float = 3e-3, weight_decay: float = 0.0, max_epochs: int = 1000,
                  batch_size: int = 128, validation_fraction: float = 0.1, patience: int = 100,

@@ -34,6 +34,12 @@ class RBFSurrogate(Surrogate):
 
     kind = "rbf"
 
+    #: value spec of each hyperparameter, checked before any job (surrogates.registry.check_value)
+    hyperparameter_specs = {"kernel": ["thin_plate_spline", "cubic", "quintic", "linear", "gaussian", "multiquadric",
+                                       "inverse_multiquadric", "inverse_quadratic"],
+                            "smoothing": "float>=0", "neighbors": "int>=1|None", "epsilon": "float>0|None",
+                            "degree": "int>=-1|None", "input_scaling": ["minmax", "standard", "none"]}
+
     def __init__(self, kernel: str = "thin_plate_spline", smoothing: float = 0.0,
                  neighbors: int | None = None, epsilon: float | None = None, degree: int | None = None,
                  input_scaling: str = "minmax") -> None:

@@ -12,8 +12,12 @@ import ast
 import importlib
 import importlib.util
 import inspect
+import math
+import re
 import sys
 from typing import Any, Callable, Mapping, TypeVar
+
+import numpy as np
 
 from .. import SurroflowError
 
@@ -117,15 +121,159 @@ def hyperparameter_names(kind: str, family: str | None = None) -> list[str]:
     return names
 
 
-def check_estimator_params(kind: str, params: Mapping[str, Any] | None, family: str | None,
-                           where: str) -> None:
-    """A :class:`SurroflowError` naming ``where`` and the unknown kind or hyperparameter(s)."""
-    key = _key(kind, family, where)
+def _class_node(path: str) -> ast.ClassDef | None:
+    """The ``class`` statement of ``module:Class`` read from its source (no import)."""
+    module, _, attr = path.partition(":")
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    with open(spec.origin, encoding="utf-8") as fh:
+        tree = ast.parse(fh.read())
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == attr:
+            return node
+    return None
+
+
+def _specs_from_source(path: str) -> dict[str, Any] | None:
+    """The literal ``hyperparameter_specs`` of ``module:Class`` read from its source (no import)."""
+    node = _class_node(path)
+    if node is None:
+        return None
+    for item in node.body:
+        target = None
+        if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+            target, value = item.target.id, item.value
+        elif isinstance(item, ast.Assign) and len(item.targets) == 1 and isinstance(item.targets[0], ast.Name):
+            target, value = item.targets[0].id, item.value
+        if target == "hyperparameter_specs" and value is not None:
+            return dict(ast.literal_eval(value))
+    return {}
+
+
+def hyperparameter_specs(kind: str, family: str | None = None) -> dict[str, Any]:
+    """The declared value spec of each hyperparameter of ``kind`` (its class's literal
+    ``hyperparameter_specs``; see :func:`check_value`), read without importing its module."""
+    key = _key(kind, family, None)
+    if key not in _CLASSES and _BUILTIN[key].partition(":")[0] not in sys.modules:
+        specs = _specs_from_source(_BUILTIN[key])
+        if specs is not None:
+            return specs
+    return dict(getattr(estimator_class(kind, key[0]), "hyperparameter_specs", {}) or {})
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+            and math.isfinite(float(v)))
+
+
+_BOUND = re.compile(r"^(int|float|ints)(?:(>=|>|<=|<)(-?[0-9.e+-]+))?(?:\[([^,]+),([^)\]]+)([)\]]))?$")
+
+
+def check_value(spec: Any, value: Any) -> bool:
+    """Whether ``value`` satisfies ``spec``: a list of allowed values, or a string of
+    ``|``-separated alternatives, each ``None``, ``bool``, ``str``, ``mapping``, ``int``/``float``
+    with an optional bound (``int>=1``, ``float>0``) or interval (``float[0,1)``), or ``ints>=1``
+    (a non-empty list of such integers)."""
+    if isinstance(spec, (list, tuple)):
+        return any(value == v and type(value) is type(v) for v in spec)
+    for alt in str(spec).split("|"):
+        alt = alt.strip()
+        if alt == "None":
+            if value is None:
+                return True
+            continue
+        if alt == "bool":
+            if isinstance(value, (bool, np.bool_)):
+                return True
+            continue
+        if alt == "str":
+            if isinstance(value, str) and value:
+                return True
+            continue
+        if alt == "mapping":
+            if isinstance(value, Mapping):
+                return True
+            continue
+        m = _BOUND.match(alt)
+        if m is None:
+            raise ValueError(f"hyperparameter spec {spec!r}: cannot read {alt!r}")
+        base, op, bound, lo, hi, close = m.groups()
+        items = value if base == "ints" else [value]
+        if base == "ints" and (not isinstance(value, (list, tuple)) or not value):
+            continue
+        ok_type = _is_int if base in ("int", "ints") else _is_number
+        if not all(ok_type(v) for v in items):
+            continue
+        ok = True
+        for v in map(float, items):
+            if op is not None:
+                b = float(bound)
+                ok &= {">=": v >= b, ">": v > b, "<=": v <= b, "<": v < b}[op]
+            if lo is not None:
+                ok &= float(lo) <= v and (v <= float(hi) if close == "]" else v < float(hi))
+        if ok:
+            return True
+    return False
+
+
+def describe_spec(spec: Any) -> str:
+    """``spec`` in words, for an error message."""
+    if isinstance(spec, (list, tuple)):
+        return f"one of {list(spec)}"
+    words = {"None": "null", "bool": "true or false", "str": "a non-empty string", "mapping": "a mapping"}
+    out = []
+    for alt in str(spec).split("|"):
+        alt = alt.strip()
+        if alt in words:
+            out.append(words[alt])
+            continue
+        m = _BOUND.match(alt)
+        base, op, bound, lo, hi, close = m.groups() if m else (alt, None, None, None, None, None)
+        noun = {"int": "an integer", "float": "a finite number",
+                "ints": "a non-empty list of integers"}.get(base, base)
+        if op is not None:
+            noun += f" {op} {bound}"
+        if lo is not None:
+            noun += f" in [{lo}, {hi}{close}"
+        out.append(noun)
+    return " or ".join(out)
+
+
+def estimator_param_problems(kind: str, params: Mapping[str, Any] | None, family: str | None,
+                             where: str) -> list[str]:
+    """Every problem of ``params`` for ``kind``, one sentence each naming ``where``: an unknown
+    kind, unknown hyperparameters, or values that break the class's ``hyperparameter_specs``.
+    Imports no heavy module (the config validation calls it before any job)."""
+    try:
+        key = _key(kind, family, where)
+    except SurroflowError as exc:
+        return [str(exc)]
     allowed = hyperparameter_names(kind, key[0])
     unknown = sorted(set(params or {}) - set(allowed))
     if unknown:
-        raise SurroflowError(f"{where}: unknown hyperparameter(s) {unknown} of {key[0]} kind {kind!r}; "
-                             f"allowed: {sorted(allowed)}")
+        return [f"{where}: unknown hyperparameter(s) {unknown} of {key[0]} kind {kind!r}; "
+                f"allowed: {sorted(allowed)}"]
+    specs = hyperparameter_specs(kind, key[0])
+    return [f"{where}.params.{name}: {value!r} is not allowed for {key[0]} kind {kind!r}; "
+            f"expected {describe_spec(specs[name])}"
+            for name, value in (params or {}).items() if name in specs and not check_value(specs[name], value)]
+
+
+def check_estimator_params(kind: str, params: Mapping[str, Any] | None, family: str | None,
+                           where: str) -> None:
+    """A :class:`SurroflowError` with the :func:`estimator_param_problems` of ``params`` (the
+    same check the config validation runs before any job, run again when a model is built)."""
+    problems = estimator_param_problems(kind, params, family, where)
+    if problems:
+        raise SurroflowError("; ".join(problems))
 
 
 def make_estimator(kind: str, params: Mapping[str, Any] | None = None, family: str | None = None, *,
@@ -146,4 +294,5 @@ def make_estimator(kind: str, params: Mapping[str, Any] | None = None, family: s
 
 
 __all__ = ["FAMILIES", "register", "kinds", "estimator_class", "hyperparameter_names",
+           "hyperparameter_specs", "check_value", "describe_spec", "estimator_param_problems",
            "check_estimator_params", "make_estimator"]

@@ -17,13 +17,13 @@ generate stage attaches the Lyapunov time to the data.  Time is in the model's o
 """
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
 from ... import SurroflowError
-from ..base import Coordinate, OutputVariable, Parameter, SampleFailure, Simulator
+from ..base import (Coordinate, OutputVariable, Parameter, SampleFailure, Simulator, check_setting,
+                    check_unknown_settings)
 
 #: A state whose absolute value exceeds this is treated as diverged (besides NaN/Inf).
 BLOWUP = 1e8
@@ -69,37 +69,17 @@ class ChaoticSystem(Simulator):
                                           nullable=True),
         }
         spec = {**self.SETTINGS, **common}
-        unknown = sorted(set(settings) - set(spec))
-        if unknown:
-            raise SurroflowError(f"simulator {self.name!r}: unknown setting(s) {unknown}; "
-                                 f"allowed: {sorted(spec)}")
+        check_unknown_settings(self.name, settings, spec)
         values: dict[str, Any] = {}
         for key, s in spec.items():
             v = settings.get(key, s.default)
-            if v is None and s.nullable:
-                values[key] = None
-                continue
-            if v is None:
+            if v is None and not s.nullable:
                 v = self._derived_default(key, values)
-            try:
-                if s.kind is int:
-                    if isinstance(v, bool) or float(v) != int(v):
-                        raise ValueError
-                    v = int(v)
-                else:
-                    if isinstance(v, bool):
-                        raise ValueError
-                    v = float(v)
-            except (TypeError, ValueError):
-                raise SurroflowError(f"simulator {self.name!r}: setting {key}={v!r} must be "
-                                     f"{'an integer' if s.kind is int else 'a number'}") from None
-            if not math.isfinite(v) or (v <= 0 if s.positive else v < 0):
-                raise SurroflowError(f"simulator {self.name!r}: setting {key}={v!r} must be "
-                                     f"{'> 0' if s.positive else '>= 0'} and finite")
-            values[key] = v
+            values[key] = check_setting(key, v, "int" if s.kind is int else "float", nullable=s.nullable,
+                                        **({"exclusive_minimum": 0} if s.positive else {"minimum": 0}))
         ratio = values["dt_sample"] / values["dt"]
         if abs(ratio - round(ratio)) > 1e-9 * max(1.0, ratio) or round(ratio) < 1:
-            raise SurroflowError(f"simulator {self.name!r}: dt_sample={values['dt_sample']} must be "
+            raise SurroflowError(f"simulator.settings.dt_sample: dt_sample={values['dt_sample']} must be "
                                  f"a positive integer multiple of dt={values['dt']}")
         super().__init__(**values)
         self.stride = int(round(ratio))

@@ -46,7 +46,7 @@ class KuramotoSivashinsky(ChaoticSystem):
 
     def _check_physics(self) -> None:
         if self.n_x % 2 or self.n_x < 8:
-            raise SurroflowError(f"simulator {self.name!r}: setting n_x={self.n_x} must be even and >= 8")
+            raise SurroflowError(f"simulator.settings.n_x: expected an even integer >= 8, got {self.n_x!r}")
 
     @property
     def dim(self) -> int:

@@ -28,7 +28,7 @@ class Lorenz96(ChaoticSystem):
 
     def _check_physics(self) -> None:
         if self.N < 4:
-            raise SurroflowError(f"simulator {self.name!r}: setting N={self.N} must be >= 4")
+            raise SurroflowError(f"simulator.settings.N: expected an integer >= 4, got {self.N!r}")
 
     @property
     def dim(self) -> int:
