@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -158,7 +159,10 @@ def run_rule(smk: Any) -> None:
             for out in outputs.values():
                 for tmp in remove_stale_temporaries(out):
                     logging.getLogger("surroflow").warning("removed %s, left by a killed writer", tmp)
+            t0 = time.perf_counter()
             module.run(dict(smk.input.items()), outputs, ctx)
+            # the compute inside the job (bench/bench_pipeline.py sets it against the job's wall time)
+            logging.getLogger("surroflow").info("%s: stage computed in %.3f s", stage, time.perf_counter() - t0)
 
 
 __all__ = ["STAGES", "StageContext", "run_rule"]
