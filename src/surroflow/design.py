@@ -11,7 +11,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
-from scipy.stats import qmc
 
 from . import SurroflowError
 from .simulators.base import Parameter
@@ -21,6 +20,9 @@ METHODS = ("sobol", "lhs", "grid", "random")
 
 def unit_design(method: str, n: int, d: int, seed: int) -> np.ndarray:
     """``n`` points in ``[0, 1]^d``."""
+    # scipy.stats is 2 s of import: only the job that draws a design pays it
+    from scipy.stats import qmc
+
     if n < 1:
         raise SurroflowError(f"design: n must be >= 1, got {n}")
     if method == "sobol":

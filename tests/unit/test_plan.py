@@ -74,3 +74,17 @@ def test_forecast_models_include_the_baselines_first():
 def test_unknown_study_is_named():
     with pytest.raises(SurroflowError, match=r"studies.zzz: no such study; defined: \['a', 'b', 'f', 'gone'\]"):
         Plan(_config()).study("zzz")
+
+
+@pytest.mark.parametrize("timeout,kind,threads", [(None, "local", 1), (5.0, "local", 2), (None, "slurm", 2)])
+def test_a_vectorised_batch_claims_one_core_and_runs_without_a_cluster(timeout, kind, threads):
+    """Lorenz-63 integrates a batch in one vectorised call: on the local kind the job runs it in
+    its own process and claims one core; a per-sample timeout or another cluster kind needs the
+    dask workers (one core each)."""
+    from surroflow.simulators import get_simulator
+    from surroflow.stages.generate_batch import runs_in_process
+    cfg = validate_config({"dask": {"kind": kind}, "studies": {"chaos": {
+        "task": "forecast", "simulator": {"name": "lorenz63", "timeout_s": timeout},
+        "design": {"n_train": 4, "n_test": 2}}}})
+    assert Plan(cfg).generate_threads("chaos", 2) == threads
+    assert runs_in_process(get_simulator("lorenz63"), timeout, cfg["dask"]) == (threads == 1)

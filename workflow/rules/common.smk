@@ -6,6 +6,7 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
+from snakemake.settings.types import DeploymentMethod
 
 from surroflow import SurroflowError, __version__ as SURROFLOW_VERSION
 from surroflow.config import load_yaml_strict, stage_sections, validate_config
@@ -23,8 +24,10 @@ config.update(_validated)
 
 PLAN = Plan(config)
 RESULTS = config["results"]
-# conda environment of every rule (used with --use-conda; same pins as requirements.lock)
-CONDA_ENV = "../../envs/surroflow.yaml"
+# conda environment of every rule, only with --use-conda (same pins as requirements.lock):
+# without it Snakemake would still resolve the environment of every job
+CONDA_ENV = ("../../envs/surroflow.yaml"
+             if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else None)
 
 PARAMETRIC = PLAN.study_regex("parametric")
 FORECAST = PLAN.study_regex("forecast")
@@ -66,6 +69,11 @@ def get_files_table(wildcards):
 def get_batch_files(wildcards):
     ids = _planned(PLAN.batch_ids, wildcards.study, wildcards.split)
     return [f"{RESULTS}/{wildcards.study}/generate/{wildcards.split}/batch_{b}.nc" for b in ids]
+
+
+def get_generate_threads(wildcards):
+    """2 dask workers per batch job, or 1 core when the batch is one vectorised task."""
+    return _planned(PLAN.generate_threads, wildcards.study, 2)
 
 
 def get_basis_files(wildcards):

@@ -32,7 +32,7 @@ rule generate_batch:
         section=get_section("generate_batch"),
         dask=config["dask"],
         version=SURROFLOW_VERSION,
-    threads: 2
+    threads: get_generate_threads
     resources:
         mem_mb=2000,
         runtime=60,

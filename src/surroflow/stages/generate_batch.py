@@ -168,17 +168,27 @@ def _gather(groups: Sequence[Sequence[Mapping[str, float]]], futures: Sequence[A
     return results
 
 
+def runs_in_process(sim: Simulator, timeout: float | None, dask_cfg: Mapping[str, Any] | None) -> bool:
+    """True when a batch is one vectorised task (a simulator with ``vectorised = True`` and no
+    per-sample timeout) on the local cluster kind: it then runs in the job's own process, on one
+    core.  Otherwise each sample is a dask task on the configured cluster."""
+    kind = (dask_cfg or {}).get("kind", "local")
+    return bool(getattr(sim, "vectorised", False)) and timeout is None and kind == "local"
+
+
 def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: StageContext) -> None:
     """Run batch number ``ctx.wildcards['batch']`` of the design ``inputs['design']``.
 
-    Samples are spread over the dask cluster of ``ctx.dask`` (:mod:`surroflow.distributed`,
-    sized to the job's threads and memory); the simulator is constructed in each worker.  A
+    A vectorised batch (:func:`runs_in_process`) is integrated in this process in one call;
+    otherwise samples are spread over the dask cluster of ``ctx.dask``
+    (:mod:`surroflow.distributed`, sized to the job's threads and memory), the simulator
+    constructed in each worker.  A
     task whose worker dies is retried by dask on another worker; a sample that fails, diverges
     or times out is flagged in ``status(sample)``, never retried.  The file is written
     atomically when all samples are done, so a killed job leaves no output and only its own
     batch is rerun.
     """
-    from ..distributed import dask_client, describe
+    from ..distributed import dask_client
 
     out = Path(outputs["batch"])
     for tmp in remove_stale_temporaries(out):
@@ -195,15 +205,19 @@ def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: 
     sim_cfg = ctx.section["simulator"]
     name, settings, timeout = sim_cfg["name"], dict(sim_cfg["settings"]), sim_cfg["timeout_s"]
     sim = get_simulator(name, **settings)   # validates settings before any work
-    log.info("batch %d: samples %d..%d of %d (%s) on %s", batch, lo, hi - 1, n, name,
-             describe(ctx.dask, ctx.threads))
+    log.info("batch %d: samples %d..%d of %d (%s)", batch, lo, hi - 1, n, name)
     t0 = time.perf_counter()
-    vectorised = getattr(sim, "vectorised", False) and timeout is None
-    groups = [records] if vectorised else [[r] for r in records]
-    with dask_client(ctx.dask, n_workers=ctx.threads, memory_mb=ctx.mem_mb) as client:
-        futures = client.map(run_samples, [name] * len(groups), [settings] * len(groups), groups,
-                             [timeout] * len(groups), pure=False)
-        results = _gather(groups, futures, lo)
+    if runs_in_process(sim, timeout, ctx.dask):
+        # a vectorised simulator integrates the whole batch in one call: one task, no cluster to
+        # start (that would cost more than the batch) -- it runs here, in the job's process
+        log.info("batch %d: one vectorised task, run in this job's process", batch)
+        results = run_samples(name, settings, records, timeout)
+    else:
+        groups = [[r] for r in records]
+        with dask_client(ctx.dask, n_workers=ctx.threads, memory_mb=ctx.mem_mb) as client:
+            futures = client.map(run_samples, [name] * len(groups), [settings] * len(groups), groups,
+                                 [timeout] * len(groups), pure=False)
+            results = _gather(groups, futures, lo)
     ds = batch_dataset(sim, sub, results)
     flagged = np.flatnonzero(ds["status"].values != STATUS_OK)
     for i in flagged:

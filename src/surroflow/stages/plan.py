@@ -83,6 +83,17 @@ class Plan:
         n = design[f"n_{split}"]
         return [f"{b:04d}" for b in range(max(1, math.ceil(n / design["batch_size"])))]
 
+    def generate_threads(self, study: str, cluster_threads: int) -> int:
+        """Cores a ``generate_batch`` job claims: 1 when its batch is one vectorised task run in
+        the job's process (:func:`surroflow.stages.generate_batch.runs_in_process`), else
+        ``cluster_threads`` (one single-threaded dask worker each)."""
+        from .generate_batch import runs_in_process
+        sim = self.simulator(study)
+        if sim is None:
+            return 1
+        timeout = self.study(study)["simulator"]["timeout_s"]
+        return 1 if runs_in_process(sim, timeout, self.config.get("dask")) else cluster_threads
+
     # ------------------------------------------------------------------ reduce
     def variables(self, study: str) -> list[str]:
         """The output variables a study reduces (``reduction.variables``, or all outputs)."""
