@@ -32,13 +32,17 @@ rule all:
 
 # One run writes a results folder at a time (surroflow.stages.lock): taken when jobs start,
 # given back when the run ends; dry runs take none.
+# One dask LocalCluster for the run when it has batches of per-sample tasks (dask.run_cluster).
 onstart:
     take_results_lock()
+    start_run_cluster()
 
 
 onsuccess:
+    stop_run_cluster()
     release_results_lock()
 
 
 onerror:
+    stop_run_cluster()
     release_results_lock()

@@ -4,6 +4,7 @@ Commands
     validate CONFIG            validate a config, print every violation with its key path
                                (--import: import python: simulators too; --safe: safe mode)
     simulators                 list the registered simulators with their parameters
+    cluster                    run the dask LocalCluster of a workflow run (started by the Snakefile)
     config-docs                print the reference table of every config key (config/README.md)
     provenance [RESULTS]       print the provenance of every artifact and check each file's
                                recorded config hash against the current config (stale files named;
@@ -130,6 +131,12 @@ def _cmd_provenance(args: argparse.Namespace) -> int:
     return 1 if stale else 0
 
 
+def _cmd_cluster(args: argparse.Namespace) -> int:
+    from .distributed import serve_run_cluster
+    serve_run_cluster(args.address_file, args.workers, memory_mb=args.memory_mb, parent_pid=args.parent_pid)
+    return 0
+
+
 BEGIN, END = "<!-- BEGIN KEYS (python -m surroflow config-docs --update config/README.md) -->", "<!-- END KEYS -->"
 
 
@@ -167,6 +174,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("results", nargs="?", default="results")
     p.add_argument("--config", default="config/config.yaml")
     p.set_defaults(func=_cmd_provenance)
+    p = sub.add_parser("cluster", help="run a LocalCluster for a workflow run (the Snakefile starts it)",
+                       description="Run a dask LocalCluster of WORKERS single-threaded workers until "
+                                   "SIGTERM or until the process PARENT_PID is gone; its scheduler "
+                                   "address is written to ADDRESS_FILE (JSON) once it is up.")
+    p.add_argument("--address-file", required=True)
+    p.add_argument("--workers", type=int, required=True)
+    p.add_argument("--memory-mb", type=int, default=None)
+    p.add_argument("--parent-pid", type=int, default=None)
+    p.set_defaults(func=_cmd_cluster)
     p = sub.add_parser("config-docs", help="print the Markdown reference of every config key")
     p.add_argument("--update", metavar="FILE", help="rewrite the table between the markers in FILE")
     p.set_defaults(func=_cmd_config_docs)

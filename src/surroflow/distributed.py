@@ -3,8 +3,13 @@
 One module builds every cluster; rules and stage functions only call :func:`dask_client`.
 
 ``kind: local`` (default)
-    A LocalCluster sized to the rule's ``threads`` (one single-threaded worker per thread) and
-    ``resources.mem_mb`` (split evenly), with single-threaded BLAS in the workers.
+    With ``run_cluster: true`` (default) the workflow starts one LocalCluster for the whole run
+    when it has batches of per-sample tasks (:func:`serve_run_cluster`, from the Snakefile's
+    ``onstart``; its address in the file named by :data:`RUN_CLUSTER_ENV`), and every job joins
+    it: the cluster's start-up (3-10 s) is paid once per run, not once per batch.  A job that
+    finds no run cluster, or cannot reach it, starts its own.
+    A job's own LocalCluster is sized to the rule's ``threads`` (one single-threaded worker per
+    thread) and ``resources.mem_mb`` (split evenly), with single-threaded BLAS in the workers.
     ``processes: false`` runs the workers as threads of the job's process (no spawn cost; a
     simulator that crashes the interpreter then takes the job with it).
 ``kind: slurm``
@@ -28,6 +33,7 @@ with one sentence naming the cluster kind and what to check.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import subprocess
@@ -49,6 +55,10 @@ _HTTP_ANY_PORT = ":0"
 DEFAULT_SLURM_LOG_DIRECTORY = "logs/dask_slurm"
 #: how long joining a running scheduler (kind address) may take
 CONNECT_TIMEOUT = "30s"
+#: environment variable naming the file with the address of the run's LocalCluster
+RUN_CLUSTER_ENV = "SURROFLOW_DASK_RUN_CLUSTER"
+#: how long joining the run's cluster may take before a job starts its own
+RUN_CLUSTER_TIMEOUT = "10s"
 
 
 def _single_threaded_env() -> dict[str, str]:
@@ -205,9 +215,85 @@ def _close(client: Any, cluster: Any) -> None:
             log.warning("closing the dask cluster failed (%s: %s)", type(exc).__name__, exc)
 
 
+def run_cluster_address() -> str | None:
+    """The scheduler address of the run's LocalCluster, when the workflow started one."""
+    path = os.environ.get(RUN_CLUSTER_ENV)
+    if not path:
+        return None
+    try:
+        return str(json.loads(Path(path).read_text())["address"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def serve_run_cluster(address_file: str | os.PathLike[str], n_workers: int, *,
+                      memory_mb: int | None = None, processes: bool = True, parent_pid: int | None = None,
+                      poll_s: float = 1.0) -> None:
+    """Run a LocalCluster of ``n_workers`` single-threaded workers until SIGTERM/SIGINT or until
+    the process ``parent_pid`` (the workflow) is gone; its address is written atomically to
+    ``address_file`` once it is up, and the file is removed when it stops."""
+    import signal
+    import time
+
+    cluster, _ = make_cluster({"kind": "local", "processes": processes}, n_workers, memory_mb)
+    stop = {"now": False}
+
+    def _stop(*_: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    path = Path(address_file)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"address": cluster.scheduler_address, "pid": os.getpid(),
+                                   "workers": int(n_workers)}))
+        os.replace(tmp, path)
+        log.info("dask: run cluster %s with %d worker(s)", cluster.scheduler_address, n_workers)
+        while not stop["now"]:
+            if parent_pid is not None and not _pid_alive(parent_pid):
+                log.warning("dask: the workflow (pid %d) is gone: stopping the run cluster", parent_pid)
+                break
+            time.sleep(poll_s)
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        _close(None, cluster)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _join_run_cluster() -> Any | None:
+    """A client of the run's LocalCluster, or ``None`` (none started, or unreachable: warned)."""
+    address = run_cluster_address()
+    if address is None:
+        return None
+    from distributed import Client
+    try:
+        return Client(address, timeout=RUN_CLUSTER_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - fall back to a cluster of the job's own
+        log.warning("dask: the run cluster at %s cannot be reached (%s); starting this job's own",
+                    address, _one_line(exc))
+        return None
+
+
 def _start(cfg: Mapping[str, Any], n_workers: int, memory_mb: int | None) -> tuple[Any, Any]:
     """``(cluster, client)`` started; whatever was started is closed again when a step fails."""
     from distributed import Client
+
+    if cfg["kind"] == "local" and cfg["run_cluster"]:
+        client = _join_run_cluster()
+        if client is not None:
+            return None, client
 
     cluster, address = make_cluster(cfg, n_workers=n_workers, memory_mb=memory_mb)
     client = None
@@ -269,10 +355,12 @@ def dask_client(cfg: Mapping[str, Any] | None = None, n_workers: int = 1,
                 f"dask.kind={kind}: the dask cluster ({describe(cfg, n_workers)}) failed to start twice "
                 f"(last error {_one_line(exc)}); {_what_to_check(cfg)}") from None
     try:
-        log.info("dask: %s", describe(cfg, n_workers))
+        log.info("dask: %s", f"the run's LocalCluster at {client.scheduler.address}" if cluster is None
+                 and kind == "local" else describe(cfg, n_workers))
         yield client
     finally:
         _close(client, cluster)
 
 
-__all__ = ["KINDS", "START_ATTEMPTS", "dask_settings", "describe", "make_cluster", "dask_client"]
+__all__ = ["KINDS", "START_ATTEMPTS", "RUN_CLUSTER_ENV", "dask_settings", "describe", "make_cluster",
+           "dask_client", "serve_run_cluster", "run_cluster_address"]

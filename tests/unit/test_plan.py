@@ -76,15 +76,17 @@ def test_unknown_study_is_named():
         Plan(_config()).study("zzz")
 
 
-@pytest.mark.parametrize("timeout,kind,threads", [(None, "local", 1), (5.0, "local", 2), (None, "slurm", 2)])
-def test_a_vectorised_batch_claims_one_core_and_runs_without_a_cluster(timeout, kind, threads):
+@pytest.mark.parametrize("timeout,kind,run_cluster,threads", [
+    (None, "local", True, 1), (5.0, "local", True, 1), (5.0, "local", False, 2), (None, "slurm", True, 2)])
+def test_generation_jobs_claim_the_cores_they_use(timeout, kind, run_cluster, threads):
     """Lorenz-63 integrates a batch in one vectorised call: on the local kind the job runs it in
-    its own process and claims one core; a per-sample timeout or another cluster kind needs the
-    dask workers (one core each)."""
+    its own process on one core.  With a per-sample timeout its samples are dask tasks: on the
+    run's LocalCluster (dask.run_cluster) the job only waits (one core), in a cluster of its own
+    it claims one core per worker; so does a job on a SLURMCluster."""
     from surroflow.simulators import get_simulator
     from surroflow.stages.generate_batch import runs_in_process
-    cfg = validate_config({"dask": {"kind": kind}, "studies": {"chaos": {
+    cfg = validate_config({"dask": {"kind": kind, "run_cluster": run_cluster}, "studies": {"chaos": {
         "task": "forecast", "simulator": {"name": "lorenz63", "timeout_s": timeout},
         "design": {"n_train": 4, "n_test": 2}}}})
     assert Plan(cfg).generate_threads("chaos", 2) == threads
-    assert runs_in_process(get_simulator("lorenz63"), timeout, cfg["dask"]) == (threads == 1)
+    assert runs_in_process(get_simulator("lorenz63"), timeout, cfg["dask"]) == (timeout is None and kind == "local")

@@ -1,6 +1,7 @@
 # Paths, wildcard constraints, targets and the get_* functions of the rules.  Every decision
 # (which studies run, their variables, batches, local-basis checks, GPU requests, forecast
 # models) is a function of surroflow.stages.plan; this file only wires them to the rules.
+import contextlib
 import os
 import sys
 
@@ -66,9 +67,13 @@ def get_files_table(wildcards):
     return PLAN.study(wildcards.study)["simulator"]["settings"]["table"]
 
 
+def batch_files(study, split):
+    ids = _planned(PLAN.batch_ids, study, split)
+    return [f"{RESULTS}/{study}/generate/{split}/batch_{b}.nc" for b in ids]
+
+
 def get_batch_files(wildcards):
-    ids = _planned(PLAN.batch_ids, wildcards.study, wildcards.split)
-    return [f"{RESULTS}/{wildcards.study}/generate/{wildcards.split}/batch_{b}.nc" for b in ids]
+    return batch_files(wildcards.study, wildcards.split)
 
 
 def get_generate_threads(wildcards):
@@ -137,3 +142,57 @@ def release_results_lock():
     from surroflow.stages import lock
 
     lock.release(RESULTS, os.getcwd())
+
+
+_RUN_CLUSTER = {}
+
+
+def start_run_cluster():
+    """One dask LocalCluster for the run (dask.run_cluster), when some batch of per-sample tasks
+    is still to compute; every generation job joins it (surroflow.distributed)."""
+    import subprocess
+    import time
+
+    from surroflow.distributed import RUN_CLUSTER_ENV
+
+    dask_cfg = config["dask"]
+    if dask_cfg["kind"] != "local" or not dask_cfg["run_cluster"]:
+        return
+    todo = [s for s in PLAN.studies() if PLAN.study(s)["simulator"]["name"] != "files"
+            and PLAN.per_sample_tasks(s)
+            and any(not os.path.exists(f) for split in ("train", "test")
+                    for f in batch_files(s, split))]
+    if not todo:
+        return
+    folder = os.path.join(RESULTS, ".dask")
+    os.makedirs(folder, exist_ok=True)
+    address_file = os.path.join(folder, f"run-{os.getpid()}.json")
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(address_file)
+    workers = max(1, int(workflow.cores or 1))
+    with open(os.path.join(folder, "cluster.log"), "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "surroflow", "cluster", "--address-file", address_file,
+                                 "--workers", str(workers), "--parent-pid", str(os.getpid())],
+                                stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(address_file) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not os.path.exists(address_file):
+        proc.terminate()
+        logger.warning("surroflow: the run's dask cluster did not start; every batch job starts its own "
+                       f"(see {RESULTS}/.dask/cluster.log)")
+        return
+    _RUN_CLUSTER["proc"] = proc
+    os.environ[RUN_CLUSTER_ENV] = address_file
+    logger.info(f"surroflow: one dask LocalCluster with {workers} worker(s) for this run "
+                f"({', '.join(todo)}): {address_file}")
+
+
+def stop_run_cluster():
+    proc = _RUN_CLUSTER.pop("proc", None)
+    if proc is not None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except Exception:
+            proc.kill()

@@ -83,16 +83,26 @@ class Plan:
         n = design[f"n_{split}"]
         return [f"{b:04d}" for b in range(max(1, math.ceil(n / design["batch_size"])))]
 
-    def generate_threads(self, study: str, cluster_threads: int) -> int:
-        """Cores a ``generate_batch`` job claims: 1 when its batch is one vectorised task run in
-        the job's process (:func:`surroflow.stages.generate_batch.runs_in_process`), else
-        ``cluster_threads`` (one single-threaded dask worker each)."""
+    def per_sample_tasks(self, study: str) -> bool:
+        """True when the study's batches are per-sample dask tasks (not one vectorised call run in
+        the job's process, :func:`surroflow.stages.generate_batch.runs_in_process`)."""
         from .generate_batch import runs_in_process
         sim = self.simulator(study)
         if sim is None:
+            return False
+        return not runs_in_process(sim, self.study(study)["simulator"]["timeout_s"], self.config.get("dask"))
+
+    def generate_threads(self, study: str, cluster_threads: int) -> int:
+        """Cores a ``generate_batch`` job claims: 1 when its batch is one vectorised task run in
+        the job's process, or when its tasks go to the run's LocalCluster (``dask.run_cluster``);
+        else ``cluster_threads`` (one single-threaded dask worker each, in a cluster of the
+        job's own)."""
+        dask_cfg = self.config.get("dask") or {}
+        if not self.per_sample_tasks(study):
             return 1
-        timeout = self.study(study)["simulator"]["timeout_s"]
-        return 1 if runs_in_process(sim, timeout, self.config.get("dask")) else cluster_threads
+        if dask_cfg.get("kind") == "local" and dask_cfg.get("run_cluster"):
+            return 1     # its tasks run on the run's LocalCluster; the job only waits for them
+        return cluster_threads
 
     # ------------------------------------------------------------------ reduce
     def variables(self, study: str) -> list[str]:
