@@ -4,6 +4,7 @@ diverging model labelled, not dropped), through the stage modules the rules call
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,31 @@ def _fields(design: np.ndarray, x: np.ndarray, t: np.ndarray) -> np.ndarray:
     X, T = np.meshgrid(x, t)                                  # (nt, nx)
     return a[:, None, None] * np.exp(-((X[None] - 0.3 - c[:, None, None] * T[None]) ** 2) / 0.02) \
         * np.exp(-T[None])
+
+
+#: calls of the hand-made simulator: ("hf", amplitude), and ("query", rows) when a test records queries
+CALLS: list[tuple[str, float]] = []
+X_GRID, T_GRID = np.linspace(0, 1, 41), np.linspace(0, 0.5, 6)
+
+
+def _hand_made(amplitude: float, speed: float, sleep_s: float = 0.0) -> dict[str, np.ndarray]:
+    """The high-fidelity model of the hand-made study (GENERATION's ``hand_made`` simulator):
+    the same bump, after sleeping ``sleep_s`` (a known solver time)."""
+    CALLS.append(("hf", amplitude))
+    time.sleep(sleep_s)
+    return {"u": _fields(np.array([[amplitude, speed]]), X_GRID, T_GRID)[0]}
+
+
+def _register_hand_made() -> None:
+    from surroflow.simulators import Coordinate, OutputVariable, Parameter, available, register_function
+    if "hand_made" not in available():
+        register_function("hand_made", _hand_made, [Parameter("amplitude", 0.5, 1.5, "m/s"),
+                                                    Parameter("speed", 0.2, 0.6, "1/s")],
+                          [OutputVariable("u", ("time", "x"), "m/s")],
+                          {"time": Coordinate(("time",), T_GRID, "s"), "x": Coordinate(("x",), X_GRID, "m")})
+
+
+_register_hand_made()
 
 
 def _generate(path: Path, n: int, seed: int, *, bad: int | None = None, timed: bool = True) -> Path:
@@ -79,6 +105,25 @@ def _evaluate(root: Path, train: Path, test: Path, basis: Path, models: list[Pat
     evaluate_surrogates.run({"train": str(train), "test": str(test), "bases": [str(basis)],
                              "models": [str(m) for m in models]}, {k: str(v) for k, v in out.items()}, ctx)
     return out
+
+
+def _evaluate_files(root: Path, train: Path, test: Path, basis: Path, models: list[Path],
+                    simulator: dict | None, **evaluation) -> dict[str, Path]:
+    """The stage's work with the study's ``simulator`` section given (its time measured beside
+    the queries)."""
+    from surroflow.evaluation.parametric import evaluate_surrogate_files
+    out = {"metrics": root / "evaluation" / "metrics.nc", "summary": root / "evaluation" / "summary.csv",
+           "summary_html": root / "evaluation" / "summary.html", "figures": root / "evaluation" / "figures"}
+    evaluate_surrogate_files(str(train), str(test), [str(basis)], [str(m) for m in models],
+                             {**EVALUATION, **evaluation}, metrics_path=str(out["metrics"]),
+                             summary_path=str(out["summary"]), figures_dir=str(out["figures"]),
+                             summary_html=str(out["summary_html"]), simulator=simulator)
+    return out
+
+
+#: the hand-made simulator with a known solver time per sample
+SLEEP_S = 0.1
+TIMED_SIMULATOR = {"name": "hand_made", "settings": {"sleep_s": SLEEP_S}, "parameters": {}, "timeout_s": None}
 
 
 @pytest.fixture(scope="module")
@@ -166,8 +211,113 @@ def test_flagged_samples_excluded_and_counted(parametric):
     assert (s["n_test"] == 6).all() and (s["n_test_flagged"] == 1).all() and (s["n_train_flagged"] == 1).all()
 
 
-def test_costs_measured_and_consistent(parametric):
-    _, train, test, _, _, out = parametric
+@pytest.fixture(scope="module")
+def timed(parametric, tmp_path_factory):
+    """The parametric study evaluated with its simulator timed beside the queries (2 samples),
+    every call of the simulator and of the surrogates recorded in order."""
+    from surroflow.surrogates.reduced import ReducedModel
+    root, train, test, basis, models, _ = parametric
+    original = ReducedModel.predict_fields
+
+    def recorded(self, design, *args, **kwargs):
+        CALLS.append(("query", len(design)))
+        return original(self, design, *args, **kwargs)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(ReducedModel, "predict_fields", recorded)
+    CALLS.clear()
+    try:
+        out = _evaluate_files(tmp_path_factory.mktemp("timed"), train, test, basis, models, TIMED_SIMULATOR,
+                              hf_timing_samples=2)
+    finally:
+        mp.undo()
+    return out, list(CALLS)
+
+
+def test_side_by_side_high_fidelity_time_runs_the_simulator(timed):
+    out, calls = timed
+    s = pd.read_csv(out["summary"]).set_index("surrogate")
+    hf = [c for c in calls if c[0] == "hf"]
+    assert len(hf) == 3                                   # one untimed warm-up + hf_timing_samples
+    m = open_dataset(out["metrics"])
+    assert SLEEP_S <= float(m["hf_seconds"]) < SLEEP_S + 0.15      # the known solver time, measured here
+    assert (s["hf_seconds"] == s["hf_seconds"].iloc[0]).all()
+    assert float(m["hf_seconds_generate"]) == pytest.approx(s["hf_seconds_generate"].iloc[0], rel=1e-5)
+    assert "interleaved" in m.attrs["timing_note"] and int(m.attrs["hf_timing_samples"]) == 2
+
+
+def test_side_by_side_timing_interleaves_samples_and_queries(timed):
+    out, calls = timed
+    n = int(pd.read_csv(out["summary"])["n_test"].iloc[0])
+    first = next(i for i, c in enumerate(calls) if c[0] == "hf")
+    timing = calls[first:]
+    # after the untimed warm-up (1 hf + both models' latency and throughput calls), each round is
+    # one hf sample, then per model (rbf, linear) `timing_repeats` one-point and batched queries
+    repeats = EVALUATION["timing_repeats"]
+    per_model = [("query", 1)] * repeats + [("query", n)] * repeats
+    warm = [("query", 1), ("query", n)] * 2
+    rounds = 4                                            # TIMED_SAMPLES test samples, hf in the first 2
+    expected_kinds = (["hf"] + [c[0] for c in warm]
+                      + sum(((["hf"] if r < 2 else []) + [c[0] for c in per_model * 2] for r in range(rounds)), []))
+    assert [c[0] for c in timing] == expected_kinds
+    assert [c[1] for c in timing if c[0] == "query"] == [c[1] for c in warm] + [c[1] for c in per_model * 2 * rounds]
+    design = open_dataset(out["metrics"])["design"].values
+    assert [c[1] for c in timing if c[0] == "hf"] == pytest.approx([design[0, 0], design[0, 0], design[1, 0]])
+
+
+def test_latency_throughput_and_both_speedups(timed):
+    out, _ = timed
+    s = pd.read_csv(out["summary"]).set_index("surrogate")
+    for col in ("latency_seconds", "throughput_seconds", "hf_seconds", "speedup", "speedup_throughput",
+                "hf_seconds_generate"):
+        assert col in s.columns and (s[col] > 0).all(), col
+    from surroflow.evaluation.parametric import SUMMARY_COLUMNS
+    assert list(s.reset_index().columns[:len(SUMMARY_COLUMNS)]) == SUMMARY_COLUMNS
+    for name in ("rbf", "linear"):
+        r = s.loc[name]
+        assert r["speedup"] == pytest.approx(r["hf_seconds"] / r["latency_seconds"], rel=1e-4)
+        assert r["speedup_throughput"] == pytest.approx(r["hf_seconds"] / r["throughput_seconds"], rel=1e-4)
+        exact = r["offline_seconds"] / (r["hf_seconds"] - r["latency_seconds"])
+        assert exact <= r["break_even_queries"] + 1e-3 < exact + 1 + 1e-3
+    m = open_dataset(out["metrics"])
+    np.testing.assert_allclose(m["latency_seconds"].values, s.loc[list(m["surrogate"].values), "latency_seconds"],
+                               rtol=1e-5)
+
+
+def test_files_or_unavailable_simulator_gives_nan_with_reason(parametric, tmp_path):
+    from surroflow.evaluation.parametric import high_fidelity
+    from surroflow.simulators import SimulatorUnavailable, register_function
+    root, train, test, basis, models, _ = parametric
+
+    def missing(**_):
+        raise AssertionError("never run")
+    cls = register_function("no_solver_here", missing, [], [], {})
+    cls.__init__ = lambda self, **kw: (_ for _ in ()).throw(SimulatorUnavailable("ccx not on PATH"))
+    ok = open_dataset(test)
+    assert high_fidelity({"name": "files", "settings": {}}, ok).run is None
+    hf = high_fidelity({"name": "no_solver_here", "settings": {}}, ok)
+    assert hf.run is None and "ccx not on PATH" in hf.reason
+    CALLS.clear()
+    out = _evaluate_files(tmp_path, train, test, basis, models[:1], {"name": "files", "settings": {}})
+    r = pd.read_csv(out["summary"]).iloc[0]
+    for col in ("hf_seconds", "speedup", "speedup_throughput", "break_even_queries"):
+        assert math.isnan(r[col]), col
+    assert r["latency_seconds"] > 0 and r["throughput_seconds"] > 0 and r["hf_seconds_generate"] > 0
+    assert "no solver to time" in open_dataset(out["metrics"]).attrs["timing_note"]
+    assert not [c for c in CALLS if c[0] == "hf"]
+
+
+def test_failing_timed_sample_gives_nan_with_reason(parametric, tmp_path):
+    _, train, test, basis, models, _ = parametric
+    out = _evaluate_files(tmp_path, train, test, basis, models[:1],
+                          {"name": "hand_made", "settings": {"sleep_s": "not a number"}})
+    r = pd.read_csv(out["summary"]).iloc[0]
+    assert math.isnan(r["hf_seconds"]) and math.isnan(r["speedup"]) and r["latency_seconds"] > 0
+    assert "failed when timed (TypeError" in open_dataset(out["metrics"]).attrs["timing_note"]
+
+
+def test_costs_measured_and_consistent(parametric, timed):
+    _, train, test, _, _, _ = parametric
+    out, _ = timed
     s = pd.read_csv(out["summary"]).set_index("surrogate")
     tr, te = open_dataset(train), open_dataset(test)
     ok = te["status"].values == STATUS_OK
@@ -176,13 +326,13 @@ def test_costs_measured_and_consistent(parametric):
     for name in ("rbf", "linear"):
         r = s.loc[name]
         assert r["generation_seconds"] == pytest.approx(gen, rel=1e-5)
-        assert r["hf_seconds"] == pytest.approx(hf, rel=1e-5)
+        assert r["hf_seconds_generate"] == pytest.approx(hf, rel=1e-5)        # generate's figure, kept
         assert r["reduction_seconds"] == pytest.approx(0.25) and r["fit_seconds"] == pytest.approx(0.5)
         assert r["offline_seconds"] == pytest.approx(gen + 0.75, rel=1e-5)
-        assert 0 < r["prediction_seconds"] < hf
-        assert r["speedup"] == pytest.approx(hf / r["prediction_seconds"], rel=1e-4)
+        assert 0 < r["latency_seconds"] < r["hf_seconds"]
+        assert r["speedup"] == pytest.approx(r["hf_seconds"] / r["latency_seconds"], rel=1e-4)
         # ceil(offline / saving), recomputed from the 6-digit CSV values
-        exact = r["offline_seconds"] / (hf - r["prediction_seconds"])
+        exact = r["offline_seconds"] / (r["hf_seconds"] - r["latency_seconds"])
         assert r["break_even_queries"] == int(r["break_even_queries"])
         assert exact <= r["break_even_queries"] + 1e-3 < exact + 1 + 1e-3
         assert r["meets_error_bound"] == (r["rel_l2_mean"] <= EVALUATION["error_bound"])
@@ -197,15 +347,38 @@ def test_figures_and_html_summary(parametric):
     assert html.count("<tr>") == 3 and "rel_l2_mean" in html and "<table>" in html
 
 
+def test_image_like_artists_rasterized_in_the_pdf(parametric, tmp_path):
+    from surroflow.evaluation.figures import pyplot, rasterize_images, save
+    *_, out = parametric
+    pdf = (out["figures"] / "fields.pdf").read_bytes()          # x-t pcolormesh: an embedded image
+    assert b"/Subtype /Image" in pdf and b"/Font" in pdf      # axes text stays vector
+    plt = pyplot()
+    fig, (a1, a2) = plt.subplots(1, 2)
+    x = np.linspace(0, 1, 200)
+    a1.pcolormesh(x, x, np.outer(x, x))
+    a2.plot(x, x)
+    a2.scatter(x[:5], x[:5])                                  # sparse markers stay vector
+    assert rasterize_images(fig) == 1
+    assert a1.collections[0].get_rasterized() and not a2.collections[0].get_rasterized()
+    assert not a2.lines[0].get_rasterized()
+    png, path = save(fig, tmp_path / "f.png")
+    vector = pyplot().figure()
+    vector.gca().pcolormesh(x, x, np.outer(x, x))
+    vector.savefig(tmp_path / "vector.pdf")                    # not through save: 200x200 vector quads
+    assert b"/Subtype /Image" in path.read_bytes()
+    assert path.stat().st_size < (tmp_path / "vector.pdf").stat().st_size / 5
+
+
 def test_generation_seconds_nan_without_timings(tmp_path):
     train = _generate(tmp_path / "generate" / "train.nc", 16, 0, timed=False)
     test = _generate(tmp_path / "generate" / "test.nc", 4, 1, timed=False)
     basis, models = _fit_files(tmp_path, train, rank=3)
-    out = _evaluate(tmp_path, train, test, basis, models[:1])
+    out = _evaluate_files(tmp_path, train, test, basis, models[:1], {"name": "files", "settings": {}})
     r = pd.read_csv(out["summary"]).iloc[0]
-    for col in ("generation_seconds", "hf_seconds", "speedup", "offline_seconds", "break_even_queries"):
+    for col in ("generation_seconds", "hf_seconds", "hf_seconds_generate", "speedup", "offline_seconds",
+                "break_even_queries"):
         assert math.isnan(r[col]), col
-    assert r["prediction_seconds"] > 0 and r["fit_seconds"] == pytest.approx(0.5)
+    assert r["latency_seconds"] > 0 and r["fit_seconds"] == pytest.approx(0.5)
     assert "<td>NaN</td>" in out["summary"].with_suffix(".html").read_text()
 
 
@@ -227,6 +400,27 @@ def test_break_even_and_speedup_edge_cases():
     assert math.isnan(break_even_queries(math.nan, 2.0, 1.0))
     assert math.isnan(break_even_queries(10.0, math.nan, 1.0))
     assert speedup(2.0, 0.5) == 4.0 and math.isnan(speedup(math.nan, 0.5))
+
+
+def test_interleaved_seconds_order_and_medians():
+    from surroflow.evaluation.timing import interleaved_seconds
+    log: list[tuple[str, int]] = []
+
+    def hf(s):
+        log.append(("hf", s))
+        time.sleep(0.02)
+
+    queries = {"a": lambda s: log.append(("a", s)), "b": lambda s: log.append(("b", s))}
+    hf_s, q = interleaved_seconds(hf, queries, [0, 1], hf_samples=3, repeats=2)
+    assert log == [("hf", 0), ("a", 0), ("b", 0),                               # untimed warm-up
+                   ("hf", 0), ("a", 0), ("a", 0), ("b", 0), ("b", 0),
+                   ("hf", 1), ("a", 1), ("a", 1), ("b", 1), ("b", 1),
+                   ("hf", 0), ("a", 0), ("a", 0), ("b", 0), ("b", 0)]            # samples cycled
+    assert 0.02 <= hf_s < 0.1 and set(q) == {"a", "b"} and all(0 < v < 0.01 for v in q.values())
+    hf_s, q = interleaved_seconds(None, queries, [0], hf_samples=3, repeats=1)
+    assert math.isnan(hf_s) and all(v > 0 for v in q.values())
+    hf_s, q = interleaved_seconds(hf, queries, [], hf_samples=3, repeats=1)
+    assert math.isnan(hf_s) and all(math.isnan(v) for v in q.values())
 
 
 # =============================================================================== forecast

@@ -142,8 +142,9 @@ def test_local_split_with_a_wrong_selection_is_still_exact():
 
 def test_fit_dataset_predict_fields_and_self_contained_file(tmp_path):
     train, test = generate_dataset(12, 0), generate_dataset(4, 1)
-    model = ReducedModel({"u": POD(rank=5, energy=None)}, make_surrogate("rbf")).fit_dataset(train)
-    assert model.input_names == ["a", "b", "time"]
+    model = ReducedModel({"u": POD(rank=5, energy=None)}, make_surrogate("rbf"),
+                         formulation="pointwise").fit_dataset(train)
+    assert model.input_names == ["a", "b", "time"] and model.formulation_ == "pointwise"
     write_dataset(model.to_dataset({"model_name": "rbf"}), tmp_path / "m.nc")
     ds = open_dataset(tmp_path / "m.nc")
     assert ds["x"].attrs["units"] == "m" and list(ds["parameter_units"].values) == ["1", "s"]
@@ -155,6 +156,7 @@ def test_fit_dataset_predict_fields_and_self_contained_file(tmp_path):
     np.testing.assert_array_equal(back.times_, train["time"].values)
     # the flagged training sample was left out: 11 ok samples x 5 times
     assert model.regressor_.X_train_.shape == (55, 3)
+    assert ds.attrs["formulation"] == "pointwise" and back.formulation_ == "pointwise"
 
 
 def test_mismatched_rows_and_missing_variables_are_clear_errors(rows):
@@ -166,3 +168,107 @@ def test_mismatched_rows_and_missing_variables_are_clear_errors(rows):
         model.fit(X, {"v": v})
     with pytest.raises(SurroflowError, match="not fitted"):
         model.predict(X)
+
+
+# --------------------------------------------------------------------------- trajectory formulation
+def test_auto_picks_trajectory_for_transient_data_and_the_file_round_trips(tmp_path):
+    train, test = generate_dataset(12, 0), generate_dataset(4, 1)
+    model = ReducedModel({"u": POD(rank=5, energy=None)}, make_surrogate("rbf")).fit_dataset(train)
+    assert model.formulation == "auto" and model.formulation_ == "trajectory"
+    # one regressor row per ok sample (11), outputs = 5 times x 5 modes
+    assert model.regressor_.X_train_.shape == (11, 2) and model.regressor_.n_outputs_ == 25
+    write_dataset(model.to_dataset({"model_name": "rbf"}), tmp_path / "m.nc")
+    ds = open_dataset(tmp_path / "m.nc")
+    assert ds.attrs["formulation"] == "trajectory"
+    back = ReducedModel.from_dataset(ds)
+    assert back.formulation_ == "trajectory"
+    D = test["design"].values
+    out = back.predict_fields(D)
+    assert out["u"].shape == (4, 5, 40)
+    np.testing.assert_array_equal(out["u"], model.predict_fields(D)["u"])
+    # the fast path and the (parameters, time) rows path agree exactly at the training times
+    rows = model.predict(np.column_stack([np.repeat(D, 5, axis=0), np.tile(train["time"].values, 4)]))["u"]
+    np.testing.assert_array_equal(rows.reshape(4, 5, 40), out["u"])
+
+
+def test_trajectory_between_training_times_is_linear_and_outside_is_an_error():
+    train = generate_dataset(12, 0)
+    model = ReducedModel({"u": POD(rank=5, energy=None)}, make_surrogate("linear", degree=2),
+                         formulation="trajectory").fit_dataset(train)
+    t = train["time"].values
+    p = np.array([[0.3, 0.6]])
+    on = model.predict_coefficients(np.column_stack([np.repeat(p, 5, axis=0), t]))
+    np.testing.assert_array_equal(on, model.predict_trajectories(p)[0])
+    mid = 0.25 * t[1] + 0.75 * t[2]
+    between = model.predict_coefficients([[0.3, 0.6, mid]])[0]
+    np.testing.assert_allclose(between, 0.25 * on[1] + 0.75 * on[2], rtol=1e-12, atol=1e-14)
+    with pytest.raises(SurroflowError, match="training time axis"):
+        model.predict([[0.3, 0.6, t[-1] + 0.1]])
+    # predict_fields at other times goes through the rows
+    assert model.predict_fields(p, [mid])["u"].shape == (1, 1, 40)
+
+
+def test_trajectory_error_split_is_exact_and_as_accurate_as_pointwise():
+    train, test = generate_dataset(40, 0), generate_dataset(10, 1)
+    ok = test.isel(sample=test["status"].values == STATUS_OK)
+    from surroflow import snapshots as snap
+    X, S = snap.snapshot_inputs(ok, "u"), {"u": snap.snapshot_matrix(ok, "u")}
+    groups = np.repeat(np.arange(ok.sizes["sample"]), ok.sizes["time"])
+    errors = {}
+    for form in ("pointwise", "trajectory"):
+        model = ReducedModel({"u": POD(rank=6, energy=None)}, make_surrogate("gaussian_process", random_state=0),
+                             formulation=form).fit_dataset(train)
+        e = model.error_split(X, S, groups=groups)["u"]
+        assert identity_gap(e) < 1e-12 * e["total"] ** 2 + 1e-15
+        assert e["selection"] == 0.0 and e["regression"] > 0
+        pred = model.predict(X)["u"]
+        w = model.bases["u"].weights_
+        direct = np.sqrt(np.sum((S["u"] - pred) ** 2 * w) / np.sum(S["u"] ** 2 * w))
+        assert e["total"] == pytest.approx(direct, rel=1e-12)
+        errors[form] = e["total"]
+    print(errors)
+    assert errors["trajectory"] < 2.0 * errors["pointwise"] and errors["trajectory"] < 0.05
+
+
+def test_formulation_rules_and_errors(rows):
+    X, (u, _), _, _ = rows
+    # steady rows (no time axis recorded): auto is pointwise, trajectory is refused
+    steady = ReducedModel({"u": POD(rank=3, energy=None)}, make_surrogate("linear", degree=2)).fit(X, {"u": u})
+    assert steady.formulation_ == "pointwise"
+    with pytest.raises(SurroflowError, match="trajectory"):
+        steady.predict_trajectories(X[:2])
+    with pytest.raises(SurroflowError, match="not valid"):
+        ReducedModel({"u": POD(rank=3, energy=None)}, make_surrogate("linear"), formulation="trajectory").fit(X, {"u": u})
+    with pytest.raises(SurroflowError, match="formulation must be"):
+        ReducedModel({"u": POD(rank=3, energy=None)}, make_surrogate("linear"), formulation="rows")
+    # local bases select per snapshot: trajectory refused, auto stays pointwise on transient data
+    with pytest.raises(SurroflowError, match="global bases"):
+        ReducedModel({"u": LocalPOD(n_clusters=2, rank=2, energy=None)}, make_surrogate("linear"),
+                     formulation="trajectory")
+    train = generate_dataset(20, 0)
+    local = ReducedModel({"u": LocalPOD(n_clusters=2, rank=2, energy=None, selector="knn")},
+                         make_surrogate("linear", degree=1)).fit_dataset(train)
+    assert local.formulation_ == "pointwise"
+    # transient rows that are not whole trajectories: auto falls back to pointwise, trajectory refuses
+    from surroflow import snapshots as snap
+    ok = train.isel(sample=train["status"].values == STATUS_OK)
+    Xr, Sr = snap.snapshot_inputs(ok, "u")[:-1], snap.snapshot_matrix(ok, "u")[:-1]
+    auto = ReducedModel({"u": POD(rank=3, energy=None)}, make_surrogate("linear", degree=1)).describe(ok)
+    assert auto.fit(Xr, {"u": Sr}).formulation_ == "pointwise"
+    strict = ReducedModel({"u": POD(rank=3, energy=None)}, make_surrogate("linear", degree=1),
+                          formulation="trajectory").describe(ok)
+    with pytest.raises(SurroflowError, match="whole trajectories"):
+        strict.fit(Xr, {"u": Sr})
+
+
+def test_model_files_without_a_formulation_load_as_pointwise(tmp_path):
+    train = generate_dataset(12, 0)
+    model = ReducedModel({"u": POD(rank=4, energy=None)}, make_surrogate("linear", degree=2),
+                         formulation="pointwise").fit_dataset(train)
+    ds = model.to_dataset()
+    del ds.attrs["formulation"]                 # a file written before the trajectory formulation
+    write_dataset(ds, tmp_path / "old.nc")
+    back = ReducedModel.from_dataset(open_dataset(tmp_path / "old.nc"))
+    assert back.formulation_ == "pointwise"
+    D = train["design"].values[:3]
+    np.testing.assert_array_equal(back.predict_fields(D)["u"], model.predict_fields(D)["u"])

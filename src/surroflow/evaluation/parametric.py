@@ -2,10 +2,13 @@
 
 Per surrogate, variable and test sample the relative L2 error in the weighted norm of the
 bases, split by :meth:`~surroflow.surrogates.reduced.ReducedModel.error_split` into projection,
-selection (local bases) and regression parts; the measured one-sample query time against the
-median high-fidelity wall time of a test sample (speed-up), the offline cost (generation +
-reduction + training) and the break-even number of queries.  A cost that was not measured
-(imported data have no solver timings) is NaN, and so is everything computed from it.
+selection (local bases) and regression parts; the query time as latency (one design point per
+call) and throughput (all test points in one call, seconds per point); the speed-up against the
+high-fidelity time of a test sample measured side by side with the queries in this process
+(:func:`~surroflow.evaluation.timing.interleaved_seconds`; the generate stage's median wall
+time is kept beside it for comparison); the offline cost (generation + reduction + training)
+and the break-even number of queries.  A cost that was not measured (imported data have no
+solver, an unavailable simulator cannot run here) is NaN, and so is everything computed from it.
 
 Flagged test samples are excluded and counted (``n_test_flagged``; flagged training samples in
 ``n_train_flagged``).
@@ -25,7 +28,7 @@ from ..io import open_dataset, write_dataset
 from ..snapshots import input_names, snapshot_matrix, snapshot_times, surrogate_inputs
 from .data import SplitData, generation_seconds, load_split, median_sample_seconds
 from .summary import write_summary
-from .timing import break_even_queries, query_seconds, speedup
+from .timing import break_even_queries, interleaved_seconds, speedup
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +36,13 @@ logger = logging.getLogger(__name__)
 #: ``rel_l2_mean_<var>`` ... follow for the model's further variables
 SUMMARY_COLUMNS = ["surrogate", "kind", "basis", "online_modes", "rel_l2_mean", "rel_l2_max",
                    "projection_error_mean", "selection_error_mean", "regression_error_mean",
-                   "prediction_seconds", "hf_seconds", "speedup", "offline_seconds", "generation_seconds",
-                   "reduction_seconds", "fit_seconds", "break_even_queries", "n_test", "n_test_flagged",
-                   "n_train_flagged"]
+                   "latency_seconds", "throughput_seconds", "hf_seconds", "speedup", "speedup_throughput",
+                   "hf_seconds_generate", "offline_seconds", "generation_seconds", "reduction_seconds",
+                   "fit_seconds", "break_even_queries", "n_test", "n_test_flagged", "n_train_flagged"]
 #: samples whose one-sample query is timed (the median is reported)
 TIMED_SAMPLES = 4
+#: high-fidelity test samples run beside the queries when ``evaluation.hf_timing_samples`` is unset
+HF_TIMING_SAMPLES = 3
 
 
 @dataclass
@@ -99,26 +104,73 @@ def _check_inputs(m: SurrogateModel, test: xr.Dataset) -> None:
                              f"data give {expected}: retrain it on this study")
 
 
+@dataclass
+class HighFidelity:
+    """The high-fidelity model of a study as the evaluation times it: ``run(s)`` runs ok test
+    sample ``s`` in this process; ``run`` is None when it cannot be timed here, with the
+    ``reason`` (also set when a timed run failed: the time is then unknown)."""
+
+    run: Any = None             # Callable[[int], object] | None
+    reason: str = ""
+
+
+def high_fidelity(simulator: Mapping[str, Any] | None, ok: xr.Dataset) -> HighFidelity:
+    """The study's simulator (its validated config section: ``name``, ``settings``) running the
+    ok test samples of ``ok`` one at a time; a ``files`` study (no solver), an unavailable
+    simulator or a missing section give no runner and the reason."""
+    from ..design import design_records
+    from ..simulators import SampleFailure, simulator_class
+    from ..simulators.base import SimulatorUnavailable
+    from ..simulators.files import FilesSource
+    if simulator is None:
+        return HighFidelity(reason="no simulator section given to the evaluation")
+    name = str(simulator["name"])
+    try:
+        cls = simulator_class(name)
+        if issubclass(cls, FilesSource):
+            return HighFidelity(reason=f"simulator {name!r} imports results: no solver to time")
+        sim = cls(**dict(simulator.get("settings") or {}))
+    except SimulatorUnavailable as exc:
+        return HighFidelity(reason=f"simulator {name!r} unavailable here: {exc}")
+    records = design_records(ok)
+    hf = HighFidelity()
+
+    def run(s: int) -> object:
+        try:
+            return sim.run_sample(records[s])
+        except Exception as exc:  # noqa: BLE001 - a failed timing run makes the time unknown, not the evaluation
+            what = f"{exc.status}: {exc.reason}" if isinstance(exc, SampleFailure) else f"{type(exc).__name__}: {exc}"
+            hf.reason = hf.reason or f"test sample {int(ok['sample'][s])} failed when timed ({what})"
+            return None
+    hf.run = run
+    return hf
+
+
 def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[SurrogateModel],
                         reduction_seconds: float, timing_repeats: int, error_bound: float | None = None,
-                        variables: Sequence[str] = (), attrs: Mapping[str, Any] | None = None
+                        variables: Sequence[str] = (), attrs: Mapping[str, Any] | None = None,
+                        simulator: Mapping[str, Any] | None = None, hf_timing_samples: int = HF_TIMING_SAMPLES
                         ) -> ParametricResult:
-    """Errors, timings and costs of every model on the ok test samples of ``test``."""
+    """Errors, timings and costs of every model on the ok test samples of ``test``.
+
+    ``simulator`` (the study's validated ``simulator`` section) is run on ``hf_timing_samples``
+    test samples interleaved with the surrogate queries (:func:`interleaved_seconds`): the
+    speed-up's high-fidelity time.  Without it (or for a ``files`` study) that time is NaN.
+    """
     ok = test.ok
     all_vars = list(dict.fromkeys([*variables, *(v for m in models for v in m.model.variables)]))
     n = test.n_ok
     design = np.asarray(ok["design"].values, dtype=float)
-    gen_s, hf_s = generation_seconds(train), median_sample_seconds(test)
+    gen_s, hf_gen = generation_seconds(train), median_sample_seconds(test)
     if not math.isfinite(gen_s):
-        logger.warning("%s: no solver timings (imported data?): generation seconds, offline cost, speed-up "
-                       "and break-even queries are NaN", train.path)
+        logger.warning("%s: no solver timings (imported data?): generation seconds and offline cost are NaN",
+                       train.path)
     shape = (len(models), len(all_vars), n)
     parts = {k: np.full(shape, np.nan) for k in ("total", "projection", "selection", "regression")}
-    pred_s = np.full(len(models), np.nan)
     sel_acc = np.full(len(models), np.nan)
-    rows: list[dict[str, Any]] = []
     predictions: dict[str, dict[str, np.ndarray]] = {}
     truth: dict[str, np.ndarray] = {}
+    queries: dict[tuple[str, str], Any] = {}
     for i, m in enumerate(models):
         _check_inputs(m, ok)
         v0 = m.model.variables[0]
@@ -135,10 +187,29 @@ def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[Surr
         sel_acc[i] = float(split[v0]["selection_accuracy"])
         predictions[m.name] = m.model.predict_fields(design, times)
 
-        def query(s: int, m: SurrogateModel = m, times: Any = times) -> Any:
-            # one query = one sample's full output (all times, all variables), reconstruction included
+        # one query = one design point's full output (all times, all variables), reconstruction included
+        def latency(s: int, m: SurrogateModel = m, times: Any = times) -> Any:
             return m.model.predict_fields(design[s:s + 1], times)
-        pred_s[i] = query_seconds(query, range(min(n, TIMED_SAMPLES)), timing_repeats)
+
+        def throughput(s: int, m: SurrogateModel = m, times: Any = times) -> Any:
+            return m.model.predict_fields(design, times)          # every test point in one call
+        queries[(m.name, "latency")] = latency
+        queries[(m.name, "throughput")] = throughput
+    hf = high_fidelity(simulator, ok)
+    if hf.run is None:
+        logger.warning("%s: high-fidelity time not measured beside the queries (%s): speed-up and break-even "
+                       "queries are NaN", test.path, hf.reason)
+    hf_s, q_s = interleaved_seconds(hf.run, queries, range(min(n, TIMED_SAMPLES)), hf_timing_samples, timing_repeats)
+    if hf.run is not None and hf.reason:
+        logger.warning("%s: high-fidelity time unknown: %s", test.path, hf.reason)
+        hf_s = math.nan
+    elif hf.run is not None and not math.isfinite(hf_s):
+        hf.reason = "evaluation.hf_timing_samples is 0"
+    lat = np.array([q_s[(m.name, "latency")] for m in models], dtype=float)
+    thr = np.array([q_s[(m.name, "throughput")] / n for m in models], dtype=float)
+    rows: list[dict[str, Any]] = []
+    for i, m in enumerate(models):
+        v0 = m.model.variables[0]
         offline = gen_s + reduction_seconds + m.fit_seconds
         k0 = all_vars.index(v0)
         row: dict[str, Any] = {
@@ -147,9 +218,11 @@ def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[Surr
             "projection_error_mean": float(np.mean(parts["projection"][i, k0])),
             "selection_error_mean": float(np.mean(parts["selection"][i, k0])),
             "regression_error_mean": float(np.mean(parts["regression"][i, k0])),
-            "prediction_seconds": float(pred_s[i]), "hf_seconds": hf_s, "speedup": speedup(hf_s, float(pred_s[i])),
+            "latency_seconds": float(lat[i]), "throughput_seconds": float(thr[i]), "hf_seconds": hf_s,
+            "speedup": speedup(hf_s, float(lat[i])), "speedup_throughput": speedup(hf_s, float(thr[i])),
+            "hf_seconds_generate": hf_gen,
             "offline_seconds": offline, "generation_seconds": gen_s, "reduction_seconds": reduction_seconds,
-            "fit_seconds": m.fit_seconds, "break_even_queries": break_even_queries(offline, hf_s, float(pred_s[i])),
+            "fit_seconds": m.fit_seconds, "break_even_queries": break_even_queries(offline, hf_s, float(lat[i])),
             "n_test": n, "n_test_flagged": test.n_flagged, "n_train_flagged": train.n_flagged,
             "selection_accuracy": float(sel_acc[i]),
         }
@@ -162,19 +235,28 @@ def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[Surr
             row["meets_error_bound"] = bool(row["rel_l2_mean"] <= error_bound)
         rows.append(row)
         logger.info("%s: rel L2 mean %.3e max %.3e (projection %.3e, selection %.3e, regression %.3e); "
-                    "%.2e s/query vs %.2e s high fidelity: speed-up %.3g; offline %.4g s", m.name,
+                    "%.2e s/query (%.2e s/query batched) vs %.2e s high fidelity side by side (%.2e s in "
+                    "generate): speed-up %.3g; offline %.4g s", m.name,
                     row["rel_l2_mean"], row["rel_l2_max"], row["projection_error_mean"], row["selection_error_mean"],
-                    row["regression_error_mean"], pred_s[i], hf_s, row["speedup"], offline)
-    metrics = _metrics_dataset(ok, models, all_vars, parts, pred_s, sel_acc, rows, hf_s, attrs)
+                    row["regression_error_mean"], lat[i], thr[i], hf_s, hf_gen, row["speedup"], offline)
+    metrics = _metrics_dataset(ok, models, all_vars, parts, lat, thr, sel_acc, rows, hf_s, hf_gen, hf.reason, attrs)
     metrics.attrs.update({"n_test_flagged": test.n_flagged, "n_train_flagged": train.n_flagged,
-                          "generation_seconds": gen_s, "reduction_seconds": reduction_seconds})
+                          "generation_seconds": gen_s, "reduction_seconds": reduction_seconds,
+                          "hf_timing_samples": int(hf_timing_samples) if hf.run is not None else 0})
     return ParametricResult(metrics, rows, predictions)
 
 
 def _metrics_dataset(ok: xr.Dataset, models: Sequence[SurrogateModel], variables: Sequence[str],
-                     parts: Mapping[str, np.ndarray], pred_s: np.ndarray, sel_acc: np.ndarray,
-                     rows: Sequence[Mapping[str, Any]], hf_s: float, attrs: Mapping[str, Any] | None) -> xr.Dataset:
+                     parts: Mapping[str, np.ndarray], latency: np.ndarray, throughput: np.ndarray,
+                     sel_acc: np.ndarray, rows: Sequence[Mapping[str, Any]], hf_s: float, hf_gen: float,
+                     hf_reason: str, attrs: Mapping[str, Any] | None) -> xr.Dataset:
     dims = ("surrogate", "variable", "sample")
+    note = ("high-fidelity time (hf_seconds): median of test samples run by the evaluate job in one process, "
+            "interleaved with the surrogate queries (each surrogate's latency and throughput call after each "
+            "high-fidelity sample); speed-up = hf_seconds / latency_seconds; hf_seconds_generate: median "
+            "wall time of a test sample in the generate jobs, for comparison")
+    if hf_reason:
+        note += f"; high-fidelity time not measured: {hf_reason}"
     return xr.Dataset(
         {
             "rel_l2": (dims, parts["total"], {"long_name": "relative L2 error of the surrogate", "units": "1"}),
@@ -189,11 +271,22 @@ def _metrics_dataset(ok: xr.Dataset, models: Sequence[SurrogateModel], variables
                                                "and the prediction", "units": "1"}),
             "selection_accuracy": (("surrogate",), sel_acc, {"long_name": "fraction of rows whose selected basis "
                                                                           "is the nearest-centroid one", "units": "1"}),
-            "prediction_seconds": (("surrogate",), pred_s,
-                                   {"long_name": "surrogate time per query (one sample, all outputs)", "units": "s"}),
+            "latency_seconds": (("surrogate",), latency,
+                                {"long_name": "surrogate latency: seconds of a one-design-point query "
+                                              "(all outputs)", "units": "s"}),
+            "throughput_seconds": (("surrogate",), throughput,
+                                   {"long_name": "surrogate seconds per design point when all test points "
+                                                 "are predicted in one call", "units": "s"}),
             "speedup": (("surrogate",), np.array([r["speedup"] for r in rows], dtype=float),
-                        {"long_name": "measured speed-up (NaN: high-fidelity time not measured)", "units": "1"}),
-            "hf_seconds": ((), hf_s, {"long_name": "median high-fidelity wall time per test sample", "units": "s"}),
+                        {"long_name": "speed-up of one query: hf_seconds / latency_seconds (NaN: high-fidelity "
+                                      "time not measured)", "units": "1"}),
+            "speedup_throughput": (("surrogate",), np.array([r["speedup_throughput"] for r in rows], dtype=float),
+                                   {"long_name": "speed-up of batched queries: hf_seconds / throughput_seconds",
+                                    "units": "1"}),
+            "hf_seconds": ((), hf_s, {"long_name": "median high-fidelity seconds per test sample, measured "
+                                                   "beside the queries in the evaluate job", "units": "s"}),
+            "hf_seconds_generate": ((), hf_gen, {"long_name": "median high-fidelity wall time per test sample "
+                                                              "in the generate jobs", "units": "s"}),
             "offline_seconds": (("surrogate",), np.array([r["offline_seconds"] for r in rows], dtype=float),
                                 {"long_name": "generation + reduction + training wall time", "units": "s"}),
             "design": ok["design"],
@@ -201,9 +294,7 @@ def _metrics_dataset(ok: xr.Dataset, models: Sequence[SurrogateModel], variables
         coords={"surrogate": np.array([m.name for m in models], dtype=object),
                 "variable": np.array(list(variables), dtype=object), "sample": ok["sample"].values,
                 **{k: ok.coords[k] for k in ok.coords if "parameter" in ok[k].dims}},
-        attrs={**dict(attrs or {}),
-               "timing_note": "high-fidelity time measured in the generate stage of this run; surrogate time "
-                              "is the median of one-sample queries in the evaluate stage"},
+        attrs={**dict(attrs or {}), "timing_note": note},
     )
 
 
@@ -238,8 +329,11 @@ def plot_figures(res: ParametricResult, test: SplitData, train: SplitData, model
 def evaluate_surrogate_files(train_path: str, test_path: str, basis_paths: Sequence[str], model_paths: Sequence[str],
                              settings: Mapping[str, Any], *, metrics_path: str, summary_path: str,
                              figures_dir: str, summary_html: str | None = None,
-                             attrs: Mapping[str, Any] | None = None) -> ParametricResult:
-    """The stage's work; ``settings`` is the validated ``evaluation`` config section."""
+                             attrs: Mapping[str, Any] | None = None,
+                             simulator: Mapping[str, Any] | None = None) -> ParametricResult:
+    """The stage's work; ``settings`` is the validated ``evaluation`` config section,
+    ``simulator`` the study's ``simulator`` section (its high-fidelity time is measured beside
+    the queries; None: NaN)."""
     train = load_split(train_path, what="training samples")
     test = load_split(test_path, what="test samples")
     bases, reduction_seconds = load_bases(basis_paths)
@@ -249,8 +343,11 @@ def evaluate_surrogate_files(train_path: str, test_path: str, basis_paths: Seque
     dup = sorted({m.name for m in models if [x.name for x in models].count(m.name) > 1})
     if dup:
         raise SurroflowError(f"model files {list(model_paths)}: duplicate model names {dup}")
+    # TODO(lead): drop the fallback once the schema gives evaluation.hf_timing_samples its default
+    hf_n = int(settings.get("hf_timing_samples", HF_TIMING_SAMPLES))
     res = evaluate_surrogates(test, train, models, reduction_seconds, int(settings["timing_repeats"]),
-                              settings["error_bound"], variables=list(bases), attrs=attrs)
+                              settings["error_bound"], variables=list(bases), attrs=attrs,
+                              simulator=simulator, hf_timing_samples=hf_n)
     write_dataset(res.metrics, metrics_path)
     write_summary(res.rows, summary_path, SUMMARY_COLUMNS, summary_html,
                   title=f"surrogate summary of study {res.metrics.attrs.get('study', '')}".strip())
@@ -258,5 +355,5 @@ def evaluate_surrogate_files(train_path: str, test_path: str, basis_paths: Seque
     return res
 
 
-__all__ = ["SUMMARY_COLUMNS", "SurrogateModel", "ParametricResult", "load_model", "load_bases",
-           "evaluate_surrogates", "plot_figures", "evaluate_surrogate_files"]
+__all__ = ["SUMMARY_COLUMNS", "HF_TIMING_SAMPLES", "SurrogateModel", "ParametricResult", "HighFidelity",
+           "high_fidelity", "load_model", "load_bases", "evaluate_surrogates", "plot_figures", "evaluate_surrogate_files"]

@@ -3,14 +3,20 @@
 Timed regions hold only the call being measured: every call is made once untimed first (lazy
 imports of heavy libraries, caches and JIT warm-ups fall there), then the median of repeated
 wall-clock measurements is reported.
+
+Speed-ups compare times measured side by side (:func:`interleaved_seconds`): high-fidelity
+samples and surrogate queries alternate in one process, so both see the same load and a
+speed-up does not depend on what else ran when the data were generated.
 """
 from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Sequence
+from typing import Callable, Hashable, Mapping, Sequence, TypeVar
 
 import numpy as np
+
+K = TypeVar("K", bound=Hashable)
 
 
 def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
@@ -26,10 +32,42 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> f
 
 
 def query_seconds(query: Callable[[int], object], samples: Sequence[int], repeats: int) -> float:
-    """Median over ``samples`` of the median time of ``query(sample)`` (one-sample queries)."""
-    if len(samples) == 0:
-        return math.nan
-    return float(np.median([median_seconds(lambda s=s: query(s), repeats) for s in samples]))
+    """Median over ``samples`` of the median time of ``query(sample)`` (one-sample queries, no
+    high-fidelity runs beside them: :func:`interleaved_seconds` without ``hf``)."""
+    return interleaved_seconds(None, {0: query}, samples, 0, repeats)[1][0]
+
+
+def interleaved_seconds(hf: Callable[[int], object] | None, queries: Mapping[K, Callable[[int], object]],
+                        samples: Sequence[int], hf_samples: int, repeats: int) -> tuple[float, dict[K, float]]:
+    """High-fidelity samples and surrogate queries timed side by side, in this process.
+
+    One untimed warm-up call of ``hf`` and of every query on ``samples[0]``; then rounds over
+    ``samples`` (cycled; ``max(len(samples), hf_samples)`` rounds): in each, one timed
+    high-fidelity run ``hf(sample)`` (in the first ``hf_samples`` rounds), then every query in
+    order, each the median of ``repeats`` calls on the same sample.  Returns the median
+    high-fidelity seconds (NaN without ``hf`` or with ``hf_samples == 0``) and per query the
+    median over the rounds (NaN for all when ``samples`` is empty).
+    """
+    samples = list(samples)
+    if not samples:
+        return math.nan, {k: math.nan for k in queries}
+    hf_n = max(0, int(hf_samples)) if hf is not None else 0
+    if hf_n:
+        hf(samples[0])
+    for q in queries.values():
+        q(samples[0])
+    hf_times: list[float] = []
+    q_times: dict[K, list[float]] = {k: [] for k in queries}
+    for j in range(max(len(samples), hf_n)):
+        s = samples[j % len(samples)]
+        if j < hf_n:
+            t0 = time.perf_counter()
+            hf(s)  # type: ignore[misc]
+            hf_times.append(time.perf_counter() - t0)
+        for k, q in queries.items():
+            q_times[k].append(median_seconds(lambda q=q, s=s: q(s), repeats, warmup=0))
+    hf_s = float(np.median(hf_times)) if hf_times else math.nan
+    return hf_s, {k: float(np.median(v)) for k, v in q_times.items()}
 
 
 def break_even_queries(offline_seconds: float, hf_seconds: float, query_seconds: float) -> float:
@@ -50,4 +88,4 @@ def speedup(hf_seconds: float, query_seconds: float) -> float:
     return hf_seconds / query_seconds
 
 
-__all__ = ["median_seconds", "query_seconds", "break_even_queries", "speedup"]
+__all__ = ["median_seconds", "query_seconds", "interleaved_seconds", "break_even_queries", "speedup"]

@@ -3,6 +3,14 @@ inside the timed ``fit``).
 
 Predictions after ``set_state`` are computed by the same code from the same arrays as after
 ``fit``, so a saved and reloaded model predicts exactly what the fitted one did.
+
+Prediction evaluates the cross kernel directly (:meth:`GaussianProcessSurrogate._cross_kernel`):
+sklearn's kernel call builds ``ConstantKernel * RBF + WhiteKernel`` as four full
+``(n_query, n_train)`` matrices (the constant, the RBF, their product and the white kernel's
+zeros, then the sum), which made a 2,000-row GP 1.7x *slower* per query in batch than in single
+calls: the extra matrices of a large block leave the cache and the time goes to memory traffic.
+The direct evaluation builds one matrix in place (the same floating-point operations as sklearn
+for the RBF kernel, so the same numbers) in blocks of 512 KiB.
 """
 from __future__ import annotations
 
@@ -12,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from scipy.linalg import LinAlgError, cholesky, solve_triangular
+from scipy.spatial.distance import cdist
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Matern, WhiteKernel
@@ -22,8 +31,8 @@ from .registry import register
 
 logger = logging.getLogger(__name__)
 
-#: Rows per block when predicting, to bound the memory of cross-kernel matrices.
-_PREDICT_BLOCK = 4096
+#: Cross-kernel entries per prediction block (64 Ki float64 = 512 KiB: the block stays in cache).
+_BLOCK_ENTRIES = 1 << 16
 
 
 @register("surrogate", "gaussian_process")
@@ -190,7 +199,29 @@ class GaussianProcessSurrogate(Surrogate):
         self.jitter_ = jitter
         self.log_marginal_likelihood_ = float(gpr.log_marginal_likelihood_value_)
         self.n_inputs_, self.n_outputs_ = X.shape[1], Y.shape[1]
+        self._prepare_prediction()
         return self
+
+    def _prepare_prediction(self) -> None:
+        """Cache what every prediction needs from the fitted kernel ``c * base + white``."""
+        k = self.kernel_
+        self.constant_ = float(k.k1.k1.constant_value)
+        self.base_kernel_ = k.k1.k2
+        ls = np.asarray(self.base_kernel_.length_scale, dtype=float)
+        # Matern subclasses RBF in sklearn: only the plain RBF takes the in-place path
+        self.X_train_ls_ = self.X_train_ / ls if type(self.base_kernel_) is RBF else None
+
+    def _cross_kernel(self, Xs: np.ndarray) -> np.ndarray:
+        """``kernel_(Xs, X_train_)`` built as one matrix in place: the white kernel is zero
+        between distinct point sets, the constant is one multiplication."""
+        if self.X_train_ls_ is not None:      # RBF: exp(-0.5 * sqeuclidean) as sklearn, in place
+            K = cdist(Xs / np.asarray(self.base_kernel_.length_scale, dtype=float), self.X_train_ls_, metric="sqeuclidean")
+            np.multiply(K, -0.5, out=K)
+            np.exp(K, out=K)
+        else:
+            K = self.base_kernel_(Xs, self.X_train_)
+        np.multiply(K, self.constant_, out=K)
+        return K
 
     # -- predict
     def predict(self, X: np.ndarray, return_std: bool = False) -> Any:
@@ -199,10 +230,11 @@ class GaussianProcessSurrogate(Surrogate):
         Xs = (X - self.x_min_) / self.x_scale_
         mean = np.empty((X.shape[0], self.n_outputs_))
         std = np.empty_like(mean) if return_std else None
-        for start in range(0, X.shape[0], _PREDICT_BLOCK):
-            block = slice(start, start + _PREDICT_BLOCK)
-            K_trans = self.kernel_(Xs[block], self.X_train_)
-            mean[block] = K_trans @ self.alpha_
+        rows = max(1, _BLOCK_ENTRIES // self.X_train_.shape[0])
+        for start in range(0, X.shape[0], rows):
+            block = slice(start, start + rows)
+            K_trans = self._cross_kernel(Xs[block])
+            np.matmul(K_trans, self.alpha_, out=mean[block])
             if std is not None:
                 V = solve_triangular(self.L_, K_trans.T, lower=True, check_finite=False)
                 var = self.kernel_.diag(Xs[block]) - np.einsum("ij,ij->j", V, V)
@@ -254,6 +286,7 @@ class GaussianProcessSurrogate(Surrogate):
         self.jitter_ = float(state.get("jitter", self.alpha))
         self.log_marginal_likelihood_ = float(state.get("log_marginal_likelihood", np.nan))
         self.n_inputs_, self.n_outputs_ = d, alpha.shape[1]
+        self._prepare_prediction()
         return self
 
 

@@ -15,14 +15,36 @@ norm of the bases, as ``total^2 = projection^2 + selection^2 + regression^2``: p
 the best basis (the global one, or the best local one), the extra projection error of the local
 basis actually selected (0 for global bases) and the regression error within the selected basis.
 
+Two **formulations** of a transient problem (``formulation``, attribute ``formulation`` of the
+model file):
+
+* ``pointwise``: one regressor row per snapshot, ``(parameters, time) -> coefficients``
+  (``n_samples * n_time`` rows); the only one for steady problems and for local bases;
+* ``trajectory``: one regressor row per sample, ``parameters -> all coefficients at all training
+  times`` (``n_samples`` rows, ``n_time * n_coefficients`` outputs, time-major).  A GP or RBF then
+  solves a system of ``n_samples`` instead of ``n_samples * n_time`` rows, and one query is one
+  regressor row.  Queries at the training times are exact picks of the predicted trajectory;
+  times between them are interpolated linearly (coefficients, hence fields); times outside the
+  training time axis are an error.
+* ``auto`` (the default) picks ``trajectory`` when it is valid: the problem is transient, the
+  bases are global, and the training rows are complete trajectories on one shared time axis
+  (sample-major blocks of every training time, as :func:`surroflow.snapshots.snapshot_inputs`
+  writes them); ``pointwise`` otherwise, and says why in the log.  Local bases select a cluster
+  per snapshot (per sample *and* time), so one sample's trajectory lives in several bases and has
+  no single coefficient vector: they are pointwise only.
+
+Either way the prediction lies in the span of the bases, so :meth:`ReducedModel.error_split`
+stays exact.
+
 The model file (:meth:`ReducedModel.to_dataset`) is self-contained and pickle-free: the bases,
 the regressor state(s) (:mod:`surroflow.surrogates.state`), the space dimensions, coordinates and
-shapes, the fields' units, the time coordinate, the input names and the parameters (names,
-units, ranges).
+shapes, the fields' units, the time coordinate, the input names, the parameters (names,
+units, ranges) and the formulation.
 """
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -36,8 +58,24 @@ from ..reduction.pod import POD
 from . import state as codec
 from .base import Surrogate
 
+logger = logging.getLogger(__name__)
+
 _TINY = np.finfo(float).tiny
 PARTS = ("projection", "selection", "regression", "total")
+#: the formulations of a reduced model (see the module docstring)
+FORMULATIONS = ("auto", "pointwise", "trajectory")
+#: field rows reconstructed per block: the temporary of ``Z @ modes + mean`` stays in cache, and a
+#: large batch writes its fields once into the output instead of through a second full-size array
+_RECONSTRUCT_ROWS = 512
+
+
+def _reconstruct(basis: POD, Z: np.ndarray) -> np.ndarray:
+    """``basis.inverse_transform(Z)`` block by block into one output array."""
+    out = np.empty((Z.shape[0], basis.weights_.size))
+    for start in range(0, Z.shape[0], _RECONSTRUCT_ROWS):
+        block = slice(start, start + _RECONSTRUCT_ROWS)
+        out[block] = basis.inverse_transform(Z[block])
+    return out
 
 
 def _wnorm2(A: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -91,20 +129,31 @@ class ReducedModel:
     coefficient scales of global bases (default: the RMS norm of each variable's training
     coefficients).  Unfitted bases are fitted on the training snapshots (uniform weights).
 
+    ``formulation`` is ``"auto"``, ``"pointwise"`` or ``"trajectory"`` (module docstring); the
+    one chosen is ``formulation_`` after :meth:`fit`.
+
     After :meth:`fit`: ``variables``, ``input_names``, ``n_online_modes``, ``scales_``,
-    ``regressor_`` (global) or ``regressors_`` (one per cluster, local).
+    ``formulation_``, ``regressor_`` (global) or ``regressors_`` (one per cluster, local).
     """
 
     def __init__(self, bases: Mapping[str, POD] | Mapping[str, LocalPOD], regressor: Surrogate,
-                 scales: Sequence[float] | None = None) -> None:
+                 scales: Sequence[float] | None = None, formulation: str = "auto") -> None:
         self.bases = dict(bases)
         if not self.bases:
             raise SurroflowError("a reduced model needs at least one basis")
         self.local = any(isinstance(b, LocalPOD) for b in self.bases.values())
         if self.local and len(self.bases) != 1:
             raise SurroflowError(f"local bases reduce one variable; got {sorted(self.bases)}")
+        if formulation not in FORMULATIONS:
+            raise SurroflowError(f"formulation must be one of {list(FORMULATIONS)}, got {formulation!r}")
+        if formulation == "trajectory" and self.local:
+            raise SurroflowError("formulation 'trajectory' needs global bases: local bases select a basis per "
+                                 "snapshot (sample and time), so a trajectory has no single coefficient vector; "
+                                 "use 'pointwise' or 'auto'")
         self.regressor = regressor
         self.scales = scales
+        self.formulation = formulation
+        self.formulation_ = "pointwise"
         self.variables = list(self.bases)
         self.input_names: list[str] = []
         #: per variable: space dims, shape, attrs (units, long_name); coords of the space dims
@@ -160,7 +209,10 @@ class ReducedModel:
         for v in self.variables:
             self.space_.setdefault(v, {"dims": (f"{v}_space",), "shape": (S[v].shape[1],), "attrs": {}})
         if self.local:
+            if self.formulation == "auto" and self.time_dim_ is not None:
+                logger.info("formulation auto: pointwise (local bases select a basis per snapshot)")
             return self._fit_local(X, S[self.variables[0]])
+        self.formulation_ = self._choose_formulation(X)
         blocks, scales = [], []
         for i, (v, b) in enumerate(self.bases.items()):
             if not hasattr(b, "modes_"):
@@ -171,8 +223,48 @@ class ReducedModel:
             blocks.append(Z / scale)
             scales.append(scale)
         self.scales_ = np.asarray(scales)
-        self.regressor_ = clone(self.regressor).fit(X, np.hstack(blocks))
+        Z = np.hstack(blocks)
+        if self.formulation_ == "trajectory":
+            nt = len(self.times_)  # type: ignore[arg-type]
+            X, Z = X[::nt, :-1], Z.reshape(X.shape[0] // nt, nt * Z.shape[1])
+        self.regressor_ = clone(self.regressor).fit(X, Z)
         return self
+
+    def _trajectory_problem(self, X: np.ndarray) -> str | None:
+        """Why the rows ``X`` are not complete trajectories on one time axis (``None``: they are);
+        sets ``times_`` (and ``time_dim_``) from the rows when :meth:`describe` did not."""
+        if X.shape[1] < 2:
+            return "the inputs have no time column"
+        t = X[:, -1]
+        times = self.times_ if self.times_ is not None else np.unique(t)
+        nt = len(times)
+        if nt < 2 or X.shape[0] % nt:
+            return f"{X.shape[0]} rows are not whole trajectories of {nt} times"
+        blocks = X.reshape(-1, nt, X.shape[1])
+        if not np.array_equal(blocks[:, :, -1], np.broadcast_to(times, blocks.shape[:2])):
+            return "the rows are not sample-major blocks of the shared time axis"
+        if not np.array_equal(blocks[:, :, :-1], np.broadcast_to(blocks[:, :1, :-1], blocks[..., :-1].shape)):
+            return "the parameters change within a block of times"
+        if self.times_ is None:
+            self.times_ = np.asarray(times, dtype=float)
+            self.time_dim_ = self.time_dim_ or (self.input_names[-1] if self.input_names else "time")
+        return None
+
+    def _choose_formulation(self, X: np.ndarray) -> str:
+        """The formulation rule (module docstring) for the training rows ``X``."""
+        if self.formulation == "pointwise":
+            return "pointwise"
+        steady = self.time_dim_ is None and self.times_ is None and self.formulation == "auto"
+        problem = "no time axis (a steady problem, or describe() was not called)" if steady else self._trajectory_problem(X)
+        if problem is None:
+            if self.formulation == "auto":
+                logger.info("formulation auto: trajectory (%d samples x %d times on one time axis)",
+                            X.shape[0] // len(self.times_), len(self.times_))  # type: ignore[arg-type]
+            return "trajectory"
+        if self.formulation == "trajectory":
+            raise SurroflowError(f"formulation 'trajectory' is not valid here: {problem}")
+        logger.info("formulation auto: pointwise (%s)", problem)
+        return "pointwise"
 
     def _fit_local(self, X: np.ndarray, S: np.ndarray) -> "ReducedModel":
         lp = self.bases[self.variables[0]]
@@ -217,10 +309,42 @@ class ReducedModel:
         lp = self.bases[self.variables[0]]
         return np.asarray(lp.select(inputs=X, states=states), dtype=int)
 
+    def _coefficient_scales(self) -> np.ndarray:
+        return np.repeat(self.scales_, list(self.n_modes.values()))
+
+    def predict_trajectories(self, design: Any) -> np.ndarray:
+        """Trajectory formulation: coefficients ``(n, n_time, n_coefficients)`` at the training
+        times for the parameter rows ``design`` (one regressor row per sample)."""
+        self._check_fitted()
+        if self.formulation_ != "trajectory":
+            raise SurroflowError("predict_trajectories needs the trajectory formulation; this model is "
+                                 f"{self.formulation_!r}")
+        design = np.atleast_2d(np.asarray(design, dtype=float))
+        nt = len(self.times_)  # type: ignore[arg-type]
+        Z = np.asarray(self.regressor_.predict(design)).reshape(design.shape[0], nt, -1)
+        return Z * self._coefficient_scales()
+
+    def _trajectory_rows(self, X: np.ndarray) -> np.ndarray:
+        """Coefficients of arbitrary ``(parameters, time)`` rows from the predicted trajectories
+        of their distinct parameter rows (linear in time between the training times)."""
+        times = np.asarray(self.times_, dtype=float)
+        t = X[:, -1]
+        if t.size and (t.min() < times[0] or t.max() > times[-1]):
+            raise SurroflowError(f"the trajectory formulation predicts times in [{times[0]:g}, {times[-1]:g}] "
+                                 f"(the training time axis); got times in [{t.min():g}, {t.max():g}]")
+        design, which = np.unique(X[:, :-1], axis=0, return_inverse=True)
+        Z = self.predict_trajectories(design)
+        which = which.ravel()
+        i0 = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(times) - 2)
+        w = ((t - times[i0]) / (times[i0 + 1] - times[i0]))[:, None]   # 0 or 1 on the training times: exact
+        return (1.0 - w) * Z[which, i0] + w * Z[which, i0 + 1]
+
     def _coefficients(self, X: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         self._check_fitted()
         if not self.local:
-            return np.asarray(self.regressor_.predict(X)) * np.repeat(self.scales_, list(self.n_modes.values()))
+            if self.formulation_ == "trajectory":
+                return self._trajectory_rows(X)
+            return np.asarray(self.regressor_.predict(X)) * self._coefficient_scales()
         lp = self.bases[self.variables[0]]
         labels = self.select(X) if labels is None else labels
         Z = np.zeros((X.shape[0], self.n_online_modes))
@@ -238,7 +362,7 @@ class ReducedModel:
     def _predict(self, X: np.ndarray, labels: np.ndarray | None) -> dict[str, np.ndarray]:
         if not self.local:
             Z = self._coefficients(X, None)
-            return {v: b.inverse_transform(Z[:, self.split[v]]) for v, b in self.bases.items()}
+            return {v: _reconstruct(b, Z[:, self.split[v]]) for v, b in self.bases.items()}
         v = self.variables[0]
         lp = self.bases[v]
         labels = self.select(X) if labels is None else np.asarray(labels, dtype=int)
@@ -259,6 +383,12 @@ class ReducedModel:
         ``times`` defaults to the training time coordinate (none for steady problems)."""
         design = np.atleast_2d(np.asarray(design, dtype=float))
         t = self.times_ if times is None else np.asarray(times, dtype=float)
+        if self.formulation_ == "trajectory" and np.array_equal(t, self.times_):
+            # the fast path: one regressor row per sample, no (sample, time) rows to expand
+            Z = self.predict_trajectories(design)
+            Z = Z.reshape(-1, Z.shape[2])
+            return {v: snap.fields_from_rows(_reconstruct(b, Z[:, self.split[v]]), design.shape[0], len(t),
+                                             self.space_[v]["shape"]) for v, b in self.bases.items()}
         rows = self.predict(snap.surrogate_inputs(design, t))
         nt = None if t is None else len(t)
         return {v: snap.fields_from_rows(a, design.shape[0], nt, self.space_[v]["shape"]) for v, a in rows.items()}
@@ -321,7 +451,7 @@ class ReducedModel:
             "variables": json.dumps(self.variables), "input_names": json.dumps(self.input_names),
             "time_dim": self.time_dim_ or "", "coefficient_scales": json.dumps([float(s) for s in self.scales_]),
             "n_modes": json.dumps(self.n_modes), "n_online_modes": self.n_online_modes,
-            "regressor_kind": self.regressor.kind,
+            "regressor_kind": self.regressor.kind, "formulation": self.formulation_,
             "space": json.dumps({v: {"dims": list(s["dims"]), "shape": [int(n) for n in s["shape"]]}
                                  for v, s in self.space_.items()}),
             "field_attrs": json.dumps({v: s["attrs"] for v, s in self.space_.items()}, default=str),
@@ -343,7 +473,11 @@ class ReducedModel:
             bases[v] = LocalPOD.from_dataset(sub) if local else POD.from_dataset(sub)
         n_regs = len(bases[variables[0]].pods_) if local else 1
         regs = [codec.from_dataset(ds, prefix=f"regressor{c if local else ''}__") for c in range(n_regs)]
-        model = cls(bases, clone(regs[0]))
+        formulation = str(ds.attrs.get("formulation", "pointwise"))  # files before the trajectory formulation
+        if formulation not in FORMULATIONS[1:]:
+            raise SurroflowError(f"the model file's formulation {formulation!r} is not one of {list(FORMULATIONS[1:])}")
+        model = cls(bases, clone(regs[0]), formulation=formulation)
+        model.formulation_ = formulation
         if local:
             model.regressors_ = regs
         else:
@@ -359,6 +493,8 @@ class ReducedModel:
         td = str(ds.attrs.get("time_dim", "")) or None
         model.time_dim_ = td
         model.times_ = np.asarray(ds[td].values, dtype=float) if td and td in ds.coords else None
+        if formulation == "trajectory" and model.times_ is None:
+            raise SurroflowError("the model file has the trajectory formulation but no time coordinate")
         if "parameter" in ds.coords:
             model.parameters_ = xr.Dataset(coords={c: ds[c] for c in ("parameter", "parameter_units",
                                                                       "parameter_low", "parameter_high")
@@ -366,4 +502,4 @@ class ReducedModel:
         return model
 
 
-__all__ = ["ReducedModel", "PARTS"]
+__all__ = ["ReducedModel", "PARTS", "FORMULATIONS"]

@@ -1,6 +1,7 @@
 """Chaotic dynamical systems for the forecast task, one small file per system.
 
-* :class:`Lorenz63` and :class:`Lorenz96`: classical fourth-order Runge–Kutta, fixed step ``dt``.
+* :class:`Lorenz63` and :class:`Lorenz96`: classical fourth-order Runge–Kutta, fixed step ``dt``;
+  large ensembles go through a compiled numba kernel (:mod:`.compiled`, same numbers).
 * :class:`KuramotoSivashinsky`: Fourier pseudo-spectral, ETDRK4 (Kassam & Trefethen 2005).
 
 :class:`~surroflow.simulators.chaos.base.ChaoticSystem` holds the common machinery (settings,

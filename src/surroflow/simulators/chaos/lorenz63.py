@@ -46,6 +46,10 @@ class Lorenz63(ChaoticSystem):
         dX, dY, dZ = V[:, 0], V[:, 1], V[:, 2]
         return np.stack([s * (dY - dX), (r - Z) * dX - dY - X * dZ, Y * dX + X * dY - b * dZ], axis=1)
 
+    def compiled_kernel(self):
+        from .compiled import kernel
+        return kernel("lorenz63"), (float(self.sigma), float(self.rho), float(self.beta), float(self.dt))
+
     def step(self, x: np.ndarray, dt: float | None = None) -> np.ndarray:
         return rk4(self.rhs, x, self.dt if dt is None else dt)
 

@@ -51,6 +51,10 @@ class Lorenz96(ChaoticSystem):
         xe = x[:, :, None]
         return (V[:, p1] - V[:, m2]) * xe[:, m1] + (xe[:, p1] - xe[:, m2]) * V[:, m1] - V
 
+    def compiled_kernel(self):
+        from .compiled import kernel
+        return kernel("lorenz96"), (float(self.F), float(self.dt))
+
     def step(self, x, dt=None):
         return rk4(self.rhs, x, self.dt if dt is None else dt)
 
