@@ -12,19 +12,30 @@
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .base import Estimator, Surrogate
 from .registry import check_estimator_params, estimator_class, make_estimator, register
 from .registry import kinds as _kinds
 
+if TYPE_CHECKING:
+    from .base import Estimator, Surrogate
 
-def make_surrogate(kind: str, **hyperparameters: Any) -> Surrogate:
+
+def __getattr__(name: str) -> Any:
+    # the contract classes import scikit-learn (1-2 s): only code that uses them pays for it,
+    # not the config validation that asks the registry about kinds and hyperparameters
+    if name in ("Estimator", "Surrogate"):
+        from . import base
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def make_surrogate(kind: str, **hyperparameters: Any) -> "Surrogate":
     """A surrogate of ``kind`` (the registry's seeding rule applies: unset ``random_state`` = 0)."""
     return make_estimator(kind, hyperparameters, "surrogate")
 
 
-def surrogate_class(kind: str) -> type[Surrogate]:
+def surrogate_class(kind: str) -> "type[Surrogate]":
     return estimator_class(kind, "surrogate")
 
 
