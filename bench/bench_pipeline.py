@@ -50,6 +50,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 #: the blocks of bench/RESULTS*.md this script writes (see bench/results_table.py)
 TABLES = ("bench_pipeline",)
@@ -273,6 +275,28 @@ def summarise(run: Run, cores: int, wall: float) -> dict[str, Any]:
     }
 
 
+def generation_solver(workdir: Path, run: Run, results: str = "results") -> list[dict[str, Any]]:
+    """Per study: the ``generate_batch`` jobs' wall time against the solver time inside them (the
+    sum of ``wall_time(sample)`` in its batch files: per-sample walls, or a vectorised batch's
+    time split evenly over its samples)."""
+    import h5py
+
+    out = []
+    for study_dir in sorted((workdir / results).glob("*/generate")):
+        study = study_dir.parent.name
+        solver = 0.0
+        for f in sorted(study_dir.glob("*/batch_*.nc")):
+            with h5py.File(f, "r") as h:
+                if "wall_time" in h:
+                    solver += float(np.nansum(h["wall_time"][()]))
+        walls = [j.wall for j in run.jobs if j.rule == "generate_batch" and j.wall is not None
+                 and j.benchmark and f"/{study}/" in f"/{j.benchmark}"]
+        if walls and solver > 0:
+            out.append({"study": study, "jobs": len(walls), "job_wall": sum(walls), "solver": solver,
+                        "ratio": sum(walls) / solver})
+    return out
+
+
 def accuracy(workdir: Path, results: str = "results") -> list[dict[str, str]]:
     """The main error of every model of every study: ``rel_l2_mean`` (and ``rel_l2_mean_<var>``)
     of parametric studies, ``vpt_median`` of forecast studies, with the speed-up where given."""
@@ -321,7 +345,8 @@ def summary_row(key: str, status: str, s: dict[str, Any], mach: dict[str, Any]) 
     return "| " + " | ".join(c.replace("|", "/") for c in cells) + " |"
 
 
-def section(key: str, s: dict[str, Any], acc: list[dict[str, str]], info: dict[str, str]) -> str:
+def section(key: str, s: dict[str, Any], acc: list[dict[str, str]], info: dict[str, str],
+            gen: list[dict[str, Any]] | None = None) -> str:
     out = [f"#### {key}", ""]
     out += [f"{k}: {v}  " for k, v in info.items()]
     out += ["", "| rule | jobs | threads | job wall (s) | compute (s) | overhead | mean job wall (s) | core-s claimed |",
@@ -335,6 +360,11 @@ def section(key: str, s: dict[str, Any], acc: list[dict[str, str]], info: dict[s
                    f"{_s(r['wall'] / r['timed'] if r['timed'] else None, '{:.2f}')} | {r['claimed']:.0f} |")
     out.append(f"| **all jobs** | {s['jobs']} | | {s['job_wall']:.1f} | {_s(s['compute'])} | {_pct(s['overhead'])} "
                f"| | {s['claimed']:.0f} |")
+    if gen:
+        out += ["", "| study | generate_batch jobs | job wall (s) | solver time inside (s) | job wall / solver |",
+                "|---|---:|---:|---:|---:|"]
+        out += [f"| {g['study']} | {g['jobs']} | {g['job_wall']:.1f} | {g['solver']:.3g} | {g['ratio']:.3g} |"
+                for g in gen]
     if acc:
         out += ["", "| study | model | error | speed-up |", "|---|---|---|---:|"]
         out += [f"| {a['study']} | {a['model']} | {a['error']} | {a['speedup']} |" for a in acc]
@@ -466,7 +496,7 @@ def main(argv: list[str] | None = None) -> None:
     if s["failed"]:
         status = (f"{status}, " if status != "ok" else "") + f"{s['failed']} failed job(s)"
     row = summary_row(key, status, s, mach)
-    text = section(key, s, accuracy(workdir), info)
+    text = section(key, s, accuracy(workdir), info, generation_solver(workdir, run))
     print(SUMMARY_HEAD + "\n" + row + "\n\n" + text)
     if args.results != "-":
         write_results(Path(args.results), key, row, text)
