@@ -17,7 +17,8 @@ from ..snakemake_runner import ROOT, job_counts, load_yaml, snakemake, snakemake
 SLURM_PROFILE = ROOT / "workflow" / "profiles" / "slurm" / "config.yaml"
 
 #: variables that hold measured times, not results: they differ between any two runs
-TIMING_VARIABLES = ("wall_time", "prediction_seconds", "speedup", "hf_seconds", "offline_seconds")
+TIMING_VARIABLES = ("wall_time", "latency_seconds", "throughput_seconds", "speedup", "speedup_throughput",
+                    "hf_seconds", "hf_seconds_generate", "offline_seconds")
 
 
 def site_partition_account() -> tuple[str | None, str | None]:

@@ -28,7 +28,7 @@ from ..io import open_dataset, write_dataset
 from ..snapshots import input_names, snapshot_matrix, snapshot_times, surrogate_inputs
 from .data import SplitData, generation_seconds, load_split, median_sample_seconds
 from .summary import write_summary
-from .timing import break_even_queries, interleaved_seconds, speedup
+from .timing import break_even_queries, interleaved_seconds, job_threads, speedup
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +41,6 @@ SUMMARY_COLUMNS = ["surrogate", "kind", "basis", "online_modes", "rel_l2_mean", 
                    "fit_seconds", "break_even_queries", "n_test", "n_test_flagged", "n_train_flagged"]
 #: samples whose one-sample query is timed (the median is reported)
 TIMED_SAMPLES = 4
-#: high-fidelity test samples run beside the queries when ``evaluation.hf_timing_samples`` is unset
-HF_TIMING_SAMPLES = 3
 
 
 @dataclass
@@ -149,13 +147,14 @@ def high_fidelity(simulator: Mapping[str, Any] | None, ok: xr.Dataset) -> HighFi
 def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[SurrogateModel],
                         reduction_seconds: float, timing_repeats: int, error_bound: float | None = None,
                         variables: Sequence[str] = (), attrs: Mapping[str, Any] | None = None,
-                        simulator: Mapping[str, Any] | None = None, hf_timing_samples: int = HF_TIMING_SAMPLES
-                        ) -> ParametricResult:
+                        simulator: Mapping[str, Any] | None = None, hf_timing_samples: int = 0,
+                        threads: int = 1) -> ParametricResult:
     """Errors, timings and costs of every model on the ok test samples of ``test``.
 
     ``simulator`` (the study's validated ``simulator`` section) is run on ``hf_timing_samples``
     test samples interleaved with the surrogate queries (:func:`interleaved_seconds`): the
     speed-up's high-fidelity time.  Without it (or for a ``files`` study) that time is NaN.
+    Timings run with BLAS/OpenMP held to ``threads`` (:func:`job_threads`: the job's cores).
     """
     ok = test.ok
     all_vars = list(dict.fromkeys([*variables, *(v for m in models for v in m.model.variables)]))
@@ -199,7 +198,9 @@ def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[Surr
     if hf.run is None:
         logger.warning("%s: high-fidelity time not measured beside the queries (%s): speed-up and break-even "
                        "queries are NaN", test.path, hf.reason)
-    hf_s, q_s = interleaved_seconds(hf.run, queries, range(min(n, TIMED_SAMPLES)), hf_timing_samples, timing_repeats)
+    with job_threads(threads):
+        hf_s, q_s = interleaved_seconds(hf.run, queries, range(min(n, TIMED_SAMPLES)), hf_timing_samples,
+                                        timing_repeats)
     if hf.run is not None and hf.reason:
         logger.warning("%s: high-fidelity time unknown: %s", test.path, hf.reason)
         hf_s = math.nan
@@ -239,7 +240,8 @@ def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[Surr
                     "generate): speed-up %.3g; offline %.4g s", m.name,
                     row["rel_l2_mean"], row["rel_l2_max"], row["projection_error_mean"], row["selection_error_mean"],
                     row["regression_error_mean"], lat[i], thr[i], hf_s, hf_gen, row["speedup"], offline)
-    metrics = _metrics_dataset(ok, models, all_vars, parts, lat, thr, sel_acc, rows, hf_s, hf_gen, hf.reason, attrs)
+    metrics = _metrics_dataset(ok, models, all_vars, parts, lat, thr, sel_acc, rows, hf_s, hf_gen, hf.reason, threads,
+                               attrs)
     metrics.attrs.update({"n_test_flagged": test.n_flagged, "n_train_flagged": train.n_flagged,
                           "generation_seconds": gen_s, "reduction_seconds": reduction_seconds,
                           "hf_timing_samples": int(hf_timing_samples) if hf.run is not None else 0})
@@ -249,11 +251,11 @@ def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[Surr
 def _metrics_dataset(ok: xr.Dataset, models: Sequence[SurrogateModel], variables: Sequence[str],
                      parts: Mapping[str, np.ndarray], latency: np.ndarray, throughput: np.ndarray,
                      sel_acc: np.ndarray, rows: Sequence[Mapping[str, Any]], hf_s: float, hf_gen: float,
-                     hf_reason: str, attrs: Mapping[str, Any] | None) -> xr.Dataset:
+                     hf_reason: str, threads: int, attrs: Mapping[str, Any] | None) -> xr.Dataset:
     dims = ("surrogate", "variable", "sample")
     note = ("high-fidelity time (hf_seconds): median of test samples run by the evaluate job in one process, "
             "interleaved with the surrogate queries (each surrogate's latency and throughput call after each "
-            "high-fidelity sample); speed-up = hf_seconds / latency_seconds; hf_seconds_generate: median "
+            f"high-fidelity sample), BLAS/OpenMP held to the job's {int(threads)} thread(s); speed-up = hf_seconds / latency_seconds; hf_seconds_generate: median "
             "wall time of a test sample in the generate jobs, for comparison")
     if hf_reason:
         note += f"; high-fidelity time not measured: {hf_reason}"
@@ -330,10 +332,10 @@ def evaluate_surrogate_files(train_path: str, test_path: str, basis_paths: Seque
                              settings: Mapping[str, Any], *, metrics_path: str, summary_path: str,
                              figures_dir: str, summary_html: str | None = None,
                              attrs: Mapping[str, Any] | None = None,
-                             simulator: Mapping[str, Any] | None = None) -> ParametricResult:
+                             simulator: Mapping[str, Any] | None = None, threads: int = 1) -> ParametricResult:
     """The stage's work; ``settings`` is the validated ``evaluation`` config section,
     ``simulator`` the study's ``simulator`` section (its high-fidelity time is measured beside
-    the queries; None: NaN)."""
+    the queries; None: NaN); ``threads`` the job's cores (the timings' BLAS/OpenMP pools)."""
     train = load_split(train_path, what="training samples")
     test = load_split(test_path, what="test samples")
     bases, reduction_seconds = load_bases(basis_paths)
@@ -343,11 +345,10 @@ def evaluate_surrogate_files(train_path: str, test_path: str, basis_paths: Seque
     dup = sorted({m.name for m in models if [x.name for x in models].count(m.name) > 1})
     if dup:
         raise SurroflowError(f"model files {list(model_paths)}: duplicate model names {dup}")
-    # TODO(lead): drop the fallback once the schema gives evaluation.hf_timing_samples its default
-    hf_n = int(settings.get("hf_timing_samples", HF_TIMING_SAMPLES))
+    hf_n = int(settings["hf_timing_samples"])
     res = evaluate_surrogates(test, train, models, reduction_seconds, int(settings["timing_repeats"]),
                               settings["error_bound"], variables=list(bases), attrs=attrs,
-                              simulator=simulator, hf_timing_samples=hf_n)
+                              simulator=simulator, hf_timing_samples=hf_n, threads=threads)
     write_dataset(res.metrics, metrics_path)
     write_summary(res.rows, summary_path, SUMMARY_COLUMNS, summary_html,
                   title=f"surrogate summary of study {res.metrics.attrs.get('study', '')}".strip())
@@ -355,5 +356,5 @@ def evaluate_surrogate_files(train_path: str, test_path: str, basis_paths: Seque
     return res
 
 
-__all__ = ["SUMMARY_COLUMNS", "HF_TIMING_SAMPLES", "SurrogateModel", "ParametricResult", "HighFidelity",
+__all__ = ["SUMMARY_COLUMNS", "SurrogateModel", "ParametricResult", "HighFidelity",
            "high_fidelity", "load_model", "load_bases", "evaluate_surrogates", "plot_figures", "evaluate_surrogate_files"]

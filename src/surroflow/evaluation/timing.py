@@ -6,17 +6,30 @@ wall-clock measurements is reported.
 
 Speed-ups compare times measured side by side (:func:`interleaved_seconds`): high-fidelity
 samples and surrogate queries alternate in one process, so both see the same load and a
-speed-up does not depend on what else ran when the data were generated.
+speed-up does not depend on what else ran when the data were generated.  They run with the
+BLAS/OpenMP pools held to the job's threads (:func:`job_threads`): a job that claims one core
+and lets a batched matrix product spawn a thread per core times thread contention, not the
+surrogate (measured: a 16-point batched query 50x slower on 2 loaded cores).
 """
 from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Hashable, Mapping, Sequence, TypeVar
+from contextlib import contextmanager
+from typing import Callable, Hashable, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
 
 K = TypeVar("K", bound=Hashable)
+
+
+@contextmanager
+def job_threads(threads: int = 1) -> Iterator[None]:
+    """Hold the BLAS and OpenMP thread pools of this process to ``threads`` inside the block
+    (the high-fidelity solvers run the same way in their generate jobs)."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=max(1, int(threads))):
+        yield
 
 
 def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
@@ -88,4 +101,4 @@ def speedup(hf_seconds: float, query_seconds: float) -> float:
     return hf_seconds / query_seconds
 
 
-__all__ = ["median_seconds", "query_seconds", "interleaved_seconds", "break_even_queries", "speedup"]
+__all__ = ["job_threads", "median_seconds", "query_seconds", "interleaved_seconds", "break_even_queries", "speedup"]

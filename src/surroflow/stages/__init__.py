@@ -140,6 +140,8 @@ class StageContext:
 
 def run_rule(smk: Any) -> None:
     """Run the stage of the Snakemake job ``smk`` (the ``snakemake`` object of a rule script)."""
+    from threadpoolctl import threadpool_limits
+
     from ..logging_utils import exit_on_error, stage_logger
 
     stage = str(smk.rule)
@@ -160,7 +162,10 @@ def run_rule(smk: Any) -> None:
                 for tmp in remove_stale_temporaries(out):
                     logging.getLogger("surroflow").warning("removed %s, left by a killed writer", tmp)
             t0 = time.perf_counter()
-            module.run(dict(smk.input.items()), outputs, ctx)
+            # BLAS/OpenMP pools held to the job's cores (Snakemake sets OMP_NUM_THREADS only for
+            # shell jobs): jobs side by side do not oversubscribe the machine, timings hold still
+            with threadpool_limits(ctx.threads):
+                module.run(dict(smk.input.items()), outputs, ctx)
             # the compute inside the job (bench/bench_pipeline.py sets it against the job's wall time)
             logging.getLogger("surroflow").info("%s: stage computed in %.3f s", stage, time.perf_counter() - t0)
 

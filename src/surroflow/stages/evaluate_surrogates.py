@@ -27,7 +27,8 @@ def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: 
         ctx.section["evaluation"], metrics_path=str(outputs["metrics"]), summary_path=summary,
         figures_dir=str(outputs["figures"]),
         summary_html=str(outputs["summary_html"]),
-        attrs=ctx.provenance(inputs, str(outputs["metrics"])))
+        attrs=ctx.provenance(inputs, str(outputs["metrics"])),
+        simulator=ctx.section["simulator"], threads=ctx.threads)
 
 
 __all__ = ["run"]
