@@ -302,6 +302,9 @@ def _check_estimators(study: str, sc: Mapping[str, Any], problems_of: Any) -> li
                             "(e.g. surrogates: {rbf: {kind: rbf}})")
         for sname, s in sc["surrogates"].items():
             problems += problems_of(s["kind"], s["params"], "surrogate", f"studies.{study}.surrogates.{sname}")
+            if s["basis"] == "local" and s["formulation"] == "trajectory":
+                problems.append(f"studies.{study}.surrogates.{sname}.formulation: 'trajectory' needs a global "
+                                "basis (local bases choose a cluster per snapshot); use auto or pointwise")
             if s["basis"] == "local" and sc["reduction"].get("clustering") is None:
                 problems.append(f"studies.{study}.surrogates.{sname}.basis: 'local' needs "
                                 "reduction.clustering (a mapping, e.g. {n_clusters: auto})")

@@ -433,3 +433,14 @@ def test_snakemake_dry_run_refuses_a_huge_sample_count_quickly(tmp_path):
     assert "studies.s.design.n_test: 100000000 violates maximum 1000000" in out, out[-3000:]
     assert "Traceback" not in out and not (tmp_path / "results").exists()
     assert took < 60, took
+
+
+def test_a_trajectory_formulation_on_local_bases_is_refused_before_any_job():
+    from surroflow import SurroflowError
+    from surroflow.config import validate_config
+    cfg = {"studies": {"s": {"task": "parametric", "simulator": {"name": "advection_diffusion"},
+                             "design": {"n_train": 8, "n_test": 2},
+                             "reduction": {"clustering": {"n_clusters": 2}},
+                             "surrogates": {"r": {"kind": "rbf", "basis": "local", "formulation": "trajectory"}}}}}
+    with pytest.raises(SurroflowError, match=r"studies\.s\.surrogates\.r\.formulation: 'trajectory' needs a global basis"):
+        validate_config(cfg)

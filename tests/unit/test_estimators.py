@@ -226,7 +226,7 @@ def test_train_surrogate_stage_writes_a_self_contained_model(tmp_path):
     pod = POD(rank=4, energy=None).fit(snapshot_matrix(ok_samples(ds), "u"))
     write_dataset(pod.to_dataset(("x",), {"x": ds["x"]}, (25,), stamp({"variable": "u"}, "fit_pod", tmp_path / "u.nc",
                                                                      study="s")), tmp_path / "u.nc")
-    section = {"surrogate": {"r": {"kind": "rbf", "params": {}, "basis": "global"}}}
+    section = {"surrogate": {"r": {"kind": "rbf", "params": {}, "basis": "global", "formulation": "auto"}}}
     ctx = context("train_surrogate", "s", {"surrogate": "r"}, **section)
     train_surrogate.run({"train": str(tmp_path / "train.nc"), "bases": [str(tmp_path / "u.nc")]},
                         {"model": str(tmp_path / "model.nc")}, ctx)
@@ -238,7 +238,7 @@ def test_train_surrogate_stage_writes_a_self_contained_model(tmp_path):
     out = model.predict_fields(ds["design"].values[1:3])
     np.testing.assert_allclose(out["u"], pod.project(ds["u"].values[1:3].reshape(8, 25)).reshape(2, 4, 25),
                                atol=1e-8)                     # rbf interpolates its training rows
-    bad = {**section, "surrogate": {"r": {"kind": "rbf", "params": {"smooth": 1}, "basis": "global"}}}
+    bad = {**section, "surrogate": {"r": {"kind": "rbf", "params": {"smooth": 1}, "basis": "global", "formulation": "auto"}}}
     with pytest.raises(SurroflowError, match=r"studies\.s\.surrogates\.r\.params: unknown hyperparameter"):
         train_surrogate.run({"train": str(tmp_path / "train.nc"), "bases": [str(tmp_path / "u.nc")]},
                             {"model": str(tmp_path / "bad.nc")}, context("train_surrogate", "s", {"surrogate": "r"},

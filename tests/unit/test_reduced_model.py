@@ -155,7 +155,7 @@ def test_fit_dataset_predict_fields_and_self_contained_file(tmp_path):
     assert back.space_["u"]["attrs"]["units"] == "m/s"
     np.testing.assert_array_equal(back.times_, train["time"].values)
     # the flagged training sample was left out: 11 ok samples x 5 times
-    assert model.regressor_.X_train_.shape == (55, 3)
+    assert model.regressor_.X_train_.shape == (55, 3) and model.n_regressor_rows_ == 55
     assert ds.attrs["formulation"] == "pointwise" and back.formulation_ == "pointwise"
 
 
@@ -177,6 +177,7 @@ def test_auto_picks_trajectory_for_transient_data_and_the_file_round_trips(tmp_p
     assert model.formulation == "auto" and model.formulation_ == "trajectory"
     # one regressor row per ok sample (11), outputs = 5 times x 5 modes
     assert model.regressor_.X_train_.shape == (11, 2) and model.regressor_.n_outputs_ == 25
+    assert model.n_regressor_rows_ == 11
     write_dataset(model.to_dataset({"model_name": "rbf"}), tmp_path / "m.nc")
     ds = open_dataset(tmp_path / "m.nc")
     assert ds.attrs["formulation"] == "trajectory"
@@ -249,6 +250,12 @@ def test_formulation_rules_and_errors(rows):
     local = ReducedModel({"u": LocalPOD(n_clusters=2, rank=2, energy=None, selector="knn")},
                          make_surrogate("linear", degree=1)).fit_dataset(train)
     assert local.formulation_ == "pointwise"
+    # the MLP's epoch budget would shrink with the rows: auto keeps it pointwise, trajectory is allowed
+    mlp = {"hidden": [8], "max_epochs": 2, "random_state": 0}
+    assert ReducedModel({"u": POD(rank=2, energy=None)}, make_surrogate("mlp", **mlp)).fit_dataset(
+        train).formulation_ == "pointwise"
+    assert ReducedModel({"u": POD(rank=2, energy=None)}, make_surrogate("mlp", **mlp),
+                        formulation="trajectory").fit_dataset(train).formulation_ == "trajectory"
     # transient rows that are not whole trajectories: auto falls back to pointwise, trajectory refuses
     from surroflow import snapshots as snap
     ok = train.isel(sample=train["status"].values == STATUS_OK)

@@ -73,7 +73,7 @@ def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext
         bases = load_bases(_as_list(inputs["bases"]), basis, where)
         n_excluded = snap.n_flagged(train)
         train = snap.require_ok_samples(train, f"{where}: {inputs['train']}", "training samples")
-        model = ReducedModel(bases, regressor).describe(train)
+        model = ReducedModel(bases, regressor, formulation=cfg["formulation"]).describe(train)
         X = snap.snapshot_inputs(train, model.variables[0])
         S = {v: snap.snapshot_matrix(train, v) for v in model.variables}
         logger.info("%s (%s, %s bases of %s): %d training rows x %d inputs (%d flagged samples excluded)",
@@ -83,7 +83,8 @@ def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext
         fit_seconds = time.perf_counter() - t0
     logger.info("%s: fitted in %.2f s, %d online modes", name, fit_seconds, model.n_online_modes)
     attrs = ctx.provenance(inputs, outputs["model"], model_name=name, model_kind=kind, fit_seconds=fit_seconds,
-                           n_train_rows=int(X.shape[0]), n_excluded_samples=int(n_excluded))
+                           n_train_rows=int(X.shape[0]), n_regressor_rows=int(model.n_regressor_rows_),
+                           n_excluded_samples=int(n_excluded))
     write_dataset(model.to_dataset(attrs), outputs["model"])
 
 

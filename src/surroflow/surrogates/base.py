@@ -47,6 +47,12 @@ class Surrogate(RegressorMixin, Estimator):
 
     family: ClassVar[str] = "surrogate"
     supports_std: ClassVar[bool] = False
+    #: whether ``formulation: auto`` of a :class:`~surroflow.surrogates.reduced.ReducedModel`
+    #: may pick the trajectory formulation (one row per sample) for this kind: True for
+    #: regressors that solve for all outputs at once (kernel, interpolation, least squares);
+    #: False where the training budget counts passes over the rows (epochs), so 50x fewer rows
+    #: mean 50x fewer optimiser steps and a worse fit at the default settings
+    auto_trajectory: ClassVar[bool] = True
 
     @staticmethod
     def _check_xy(X: Any, Y: Any | None = None) -> tuple[np.ndarray, np.ndarray | None]:

@@ -29,7 +29,9 @@ model file):
 * ``auto`` (the default) picks ``trajectory`` when it is valid: the problem is transient, the
   bases are global, and the training rows are complete trajectories on one shared time axis
   (sample-major blocks of every training time, as :func:`surroflow.snapshots.snapshot_inputs`
-  writes them); ``pointwise`` otherwise, and says why in the log.  Local bases select a cluster
+  writes them), and the regressor kind allows it (``Surrogate.auto_trajectory``: not the MLP,
+  whose epoch budget would shrink with the rows); ``pointwise`` otherwise, and says why in the
+  log.  Local bases select a cluster
   per snapshot (per sample *and* time), so one sample's trajectory lives in several bases and has
   no single coefficient vector: they are pointwise only.
 
@@ -133,7 +135,8 @@ class ReducedModel:
     one chosen is ``formulation_`` after :meth:`fit`.
 
     After :meth:`fit`: ``variables``, ``input_names``, ``n_online_modes``, ``scales_``,
-    ``formulation_``, ``regressor_`` (global) or ``regressors_`` (one per cluster, local).
+    ``formulation_``, ``n_regressor_rows_`` (rows the regressor(s) were fitted on: samples for
+    the trajectory formulation), ``regressor_`` (global) or ``regressors_`` (one per cluster, local).
     """
 
     def __init__(self, bases: Mapping[str, POD] | Mapping[str, LocalPOD], regressor: Surrogate,
@@ -228,6 +231,7 @@ class ReducedModel:
             nt = len(self.times_)  # type: ignore[arg-type]
             X, Z = X[::nt, :-1], Z.reshape(X.shape[0] // nt, nt * Z.shape[1])
         self.regressor_ = clone(self.regressor).fit(X, Z)
+        self.n_regressor_rows_ = int(X.shape[0])
         return self
 
     def _trajectory_problem(self, X: np.ndarray) -> str | None:
@@ -254,8 +258,13 @@ class ReducedModel:
         """The formulation rule (module docstring) for the training rows ``X``."""
         if self.formulation == "pointwise":
             return "pointwise"
+        if self.formulation == "auto" and not getattr(self.regressor, "auto_trajectory", True):
+            logger.info("formulation auto: pointwise (the %s regressor trains per pass over the rows: "
+                        "keep the snapshot rows)", self.regressor.kind)
+            return "pointwise"
         steady = self.time_dim_ is None and self.times_ is None and self.formulation == "auto"
-        problem = "no time axis (a steady problem, or describe() was not called)" if steady else self._trajectory_problem(X)
+        problem = ("no time axis (a steady problem, or describe() was not called)" if steady
+                   else self._trajectory_problem(X))
         if problem is None:
             if self.formulation == "auto":
                 logger.info("formulation auto: trajectory (%d samples x %d times on one time axis)",
@@ -276,6 +285,7 @@ class ReducedModel:
         self.scales_ = np.ones(1)
         self.regressors_ = [clone(self.regressor).fit(X[idx], lp.pods_[c].transform(S[idx]))
                             for c, idx in enumerate(lp.members_)]
+        self.n_regressor_rows_ = int(X.shape[0])
         return self
 
     def _check_fitted(self) -> None:
