@@ -19,9 +19,13 @@ import platform
 import tempfile
 import time
 from contextlib import contextmanager
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_table import write_block  # noqa: E402
 
 
 def burgers_test_data(n: int = 16, seed: int = 1):
@@ -63,6 +67,10 @@ def draw(folder: Path, design, truth, pred, x, t) -> dict[str, float]:
     return out
 
 
+#: the block of bench/RESULTS_figures.md this script writes (see bench/results_table.py)
+TABLES = ("bench_figures",)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
@@ -98,8 +106,10 @@ def main() -> None:
         tot = float(np.median([r["fields"] + r["error_parameters"] for r in runs]))
         kb = float(np.median([r["pdf_bytes"] for r in runs])) / 1e3
         lines.append(f"| {name} | {f:.2f} | {e:.2f} | {tot:.2f} | {kb:.0f} |")
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    out = Path(args.out)
+    if not out.exists():
+        out.write_text(lines[0] + "\n")
+    write_block(out, TABLES[0], "\n".join(lines[2:]))
 
 
 if __name__ == "__main__":
