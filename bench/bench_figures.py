@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import time
 from contextlib import contextmanager
-import sys
 from pathlib import Path
 
 import numpy as np
