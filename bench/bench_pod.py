@@ -5,9 +5,12 @@ Usage::
 
     python bench/bench_pod.py            # full: 1e4 x 500 ... 2e5 x 2000, out-of-core 3 GB
     python bench/bench_pod.py --quick    # small sizes, a few seconds per case
+    python bench/bench_pod.py --exact-vs-scipy   # only: surroflow exact vs scipy.linalg.svd
 
 The tables go into ``bench/RESULTS.md`` itself, between the marker comments of the blocks
-``bench_pod`` and ``bench_pod_ooc`` (``--results FILE`` for another file; ``--quick`` writes
+``bench_pod``, ``bench_pod_ooc`` and ``bench_pod_exact`` (``--exact-vs-scipy``: the exact
+backend against ``scipy.linalg.svd(full_matrices=False)`` on the study shapes, in one process,
+interleaved, fastest of several runs) (``--results FILE`` for another file; ``--quick`` writes
 only when ``--results`` is given, so a smoke test never replaces the measured tables).
 
 Every (size, method) runs in a fresh child process, so its peak resident memory is its own:
@@ -38,7 +41,7 @@ from typing import Any, Callable
 HERE = Path(__file__).resolve().parent
 GIB = 2 ** 30
 #: the blocks of bench/RESULTS.md this script writes (see bench/results_table.py)
-TABLES = ("bench_pod", "bench_pod_ooc")
+TABLES = ("bench_pod", "bench_pod_ooc", "bench_pod_exact")
 
 
 # =========================================================================== machine
@@ -353,10 +356,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", default=None,
                     help="markdown file whose bench_pod / bench_pod_ooc blocks receive the tables (default "
                          "bench/RESULTS.md; with --quick none unless given)")
+    ap.add_argument("--exact-vs-scipy", action="store_true",
+                    help="only time the exact backend against scipy.linalg.svd on the study shapes")
+    ap.add_argument("--blas-threads", type=int, default=None,
+                    help="--exact-vs-scipy: BLAS threads of both (default: the machine's); 1 is steadier on a loaded machine")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(run_child(json.loads(args.child))))
+        return 0
+    if args.exact_vs_scipy:
+        import numpy  # noqa: F401  (loads BLAS, so that threadpoolctl sees it)
+        from threadpoolctl import threadpool_info, threadpool_limits
+        with threadpool_limits(args.blas_threads, user_api="blas"):
+            threads = max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+            rows = exact_vs_scipy(EXACT_SHAPES if not args.quick else EXACT_SHAPES[:2])
+        table = exact_markdown(rows, threads)
+        print("\n" + table)
+        results = args.results or (None if args.quick else str(HERE / "RESULTS.md"))
+        if results:
+            from results_table import write_block
+            write_block(results, "bench_pod_exact", table)
         return 0
 
     if args.sizes:
@@ -533,6 +553,59 @@ def ooc_markdown(ooc: dict[str, Any]) -> str | None:
     if "seconds" in ref:
         lines.append(f"| in memory (no budget), for comparison | - | - | {ref['seconds']:.1f} s | "
                      f"{ref['ru_maxrss'] / 2 ** 20:.0f} MiB | reference |")
+    return "\n".join(lines)
+
+
+# =========================================================================== exact vs scipy
+#: (snapshots, space, what): the shapes of the studies' exact POD and a tall / wide / square case
+EXACT_SHAPES = [(1344, 128, "Burgers (64 x 21 snapshots, 128 points)"),
+                (640, 2050, "plate (64 x 10 snapshots, 2 x 1025 nodes)"),
+                (20_000, 200, "tall"), (200, 20_000, "wide"), (2000, 2000, "square")]
+
+
+def exact_vs_scipy(shapes: list[tuple[int, int, str]], seed: int = 0) -> list[dict[str, Any]]:
+    """Wall time of ``linalg.svd(X, sw, method="exact")`` (centring and weighting included)
+    against ``scipy.linalg.svd(A, full_matrices=False)`` on the already centred, weighted ``A``;
+    the two alternate, and the fastest of ``repeats`` runs of each is kept."""
+    import numpy as np
+    import scipy.linalg as sla
+    from surroflow.reduction import linalg
+    rows = []
+    for m, n, what in shapes:
+        X = make_matrix(m, n, seed)
+        sw = np.sqrt(np.random.default_rng(seed + 1).uniform(0.5, 2.0, n))
+        A = (X - X.mean(axis=0)) * sw
+        size = m * n * min(m, n)
+        repeats = 9 if size < 1e9 else (5 if size < 1e10 else 3)
+        t_ref, t_ex = [], []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            _, s0, vt0 = sla.svd(A, full_matrices=False)
+            t_ref.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            _, s, vt = linalg.svd(X, sw, method="exact")
+            t_ex.append(time.perf_counter() - t0)
+        k = int(np.sum(s0 > 1e-6 * s0[0]))
+        rows.append({"n_snap": m, "n_space": n, "what": what, "scipy_s": min(t_ref), "exact_s": min(t_ex),
+                     "repeats": repeats, "max_rel_diff_s": float(np.max(np.abs(s[:k] - s0[:k]) / s0[:k])),
+                     "projector_diff": float(np.max(np.abs(vt[:k].T @ vt[:k] - vt0[:k].T @ vt0[:k])))})
+        r = rows[-1]
+        print(f"  {m:>6} x {n:<6} scipy {r['scipy_s']:.4f} s  exact {r['exact_s']:.4f} s  "
+              f"ratio {r['exact_s'] / r['scipy_s']:.2f}", flush=True)
+    return rows
+
+
+def exact_markdown(rows: list[dict[str, Any]], blas_threads: int) -> str:
+    """The exact-backend table: shape, both times, their ratio and the agreement."""
+    lines = [f"BLAS threads: {blas_threads}; fastest of {'/'.join(str(r['repeats']) for r in rows)} "
+             "alternating runs; same weighted matrix (scipy gets it centred and weighted, surroflow's "
+             "time includes centring and weighting).", "","| matrix (snapshots x space) | case | scipy.linalg.svd (s) | surroflow exact (s) | ratio | "
+             "singular values (max rel. diff) | projector (max abs. diff) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['n_snap']:,} x {r['n_space']:,} | {r['what']} | {r['scipy_s']:.4f} | "
+                     f"{r['exact_s']:.4f} | {r['exact_s'] / r['scipy_s']:.2f} | {r['max_rel_diff_s']:.1e} | "
+                     f"{r['projector_diff']:.1e} |")
     return "\n".join(lines)
 
 

@@ -155,3 +155,38 @@ def test_polynomial_features():
     z = np.array([[1.0, 2.0, 3.0]])
     np.testing.assert_allclose(polynomial_features(z, 2), [[1, 2, 3, 4, 6, 9]])
     assert polynomial_features(z, 3).shape == (1, 6 + 10)
+
+
+def test_torch_stepper_early_stopping_stops_and_restores_the_best_weights(l63, monkeypatch):
+    from surroflow.forecast import neural
+    seen = []
+
+    class Recording(neural._Validation):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            seen.append(self)
+
+    monkeypatch.setattr(neural, "_Validation", Recording)
+    # a learning rate far too large: the held-out loss stops improving, training must stop early
+    kw = dict(hidden=[32, 32], n_iterations=2000, rollout_steps=3, batch_size=32, lr=0.05, random_state=0,
+              val_fraction=0.25, patience=2, eval_every=10)
+    m = make_forecaster("mlp_stepper", **kw).fit(l63, dt=0.02)
+    val, = seen
+    hist = m.val_loss_history_
+    assert m.n_iterations_run_ < 2000 and m.loss_history_.size == m.n_iterations_run_
+    assert hist.shape[1] == 2 and hist[-1, 0] == m.n_iterations_run_
+    best = int(np.argmin(hist[:, 1]))
+    assert m.best_iteration_ == hist[best, 0] and len(hist) - 1 - best == 2      # stopped after `patience`
+    assert hist[-1, 1] > hist[best, 1]
+    # the fitted network is the best one, not the last one
+    assert val.net is m.net_
+    assert val.loss() == pytest.approx(hist[best, 1], rel=1e-6)
+    # the validation trajectories are held out of training, the option is stored and checked
+    back = from_dataset(to_dataset(m, {"stage": "train_forecaster"}))
+    assert back.best_iteration_ == m.best_iteration_ and back.get_params()["val_fraction"] == 0.25
+    np.testing.assert_allclose(back.val_loss_history_, hist)
+    with pytest.raises(SurroflowError, match="val_fraction"):
+        make_forecaster("mlp_stepper", n_iterations=5, val_fraction=1.0).fit(l63)
+    # off by default: every iteration runs
+    plain = make_forecaster("mlp_stepper", hidden=[8], n_iterations=30, rollout_steps=2).fit(l63, dt=0.02)
+    assert plain.n_iterations_run_ == 30 and not hasattr(plain, "best_iteration_")

@@ -66,6 +66,25 @@ def test_agrees_with_numpy_svd_on_random_data(rng, shape, method):
     assert np.max(subspace_angles(vt[:k].T, vt0[:k].T)) < 1e-10
 
 
+@pytest.mark.parametrize("shape", [(1344, 128), (64, 2050), (300, 300), (3, 40), (40, 3)])
+def test_exact_equals_scipy_svd_values_and_projector(rng, shape):
+    """The exact backend (QR + small SVD, ``ormqr`` for wide matrices) gives the singular values
+    and the projector onto the leading right singular vectors of ``scipy.linalg.svd``."""
+    import scipy.linalg as sla
+    X = rng.standard_normal(shape) @ np.diag(0.8 ** np.arange(shape[1])) + 2.0
+    sw = np.sqrt(rng.uniform(0.1, 3.0, shape[1]))
+    A = (X - X.mean(axis=0)) * sw
+    _, s0, vt0 = sla.svd(A, full_matrices=False)
+    X0 = X.copy()
+    mean, s, vt = linalg.svd(X, sw, method="exact")
+    np.testing.assert_array_equal(X, X0)                 # the input is left alone
+    assert s.shape == s0.shape and vt.shape == vt0.shape
+    np.testing.assert_allclose(s, s0, rtol=1e-10, atol=1e-12 * s0[0])
+    k = int(np.sum(s0 > 1e-8 * s0[0]))                   # a centred wide matrix has rank m - 1
+    np.testing.assert_allclose(vt[:k].T @ vt[:k], vt0[:k].T @ vt0[:k], atol=1e-10)
+    np.testing.assert_allclose(vt @ vt.T, np.eye(vt.shape[0]), atol=1e-12)
+
+
 @pytest.mark.parametrize("transpose", [False, True])
 @pytest.mark.parametrize("method", ["exact", "tsqr"])
 def test_agrees_with_numpy_svd_on_simulation_data(method, transpose):

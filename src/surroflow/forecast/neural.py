@@ -85,6 +85,46 @@ def build_stepper_net(kind: str, d: int, hidden: Sequence[int], act: str, archit
     raise SurroflowError(f"{kind}: architecture={architecture!r} is not allowed; allowed: ['dense', 'conv', 'local']")
 
 
+class _Validation:
+    """Early stopping on held-out trajectories: the ``K``-step rollout loss on fixed windows
+    (up to 256, drawn once), the best weights kept in memory and restored at the end."""
+
+    def __init__(self, model: "_TorchStepper", net: nn.Module, Zval: np.ndarray, K: int, scale: Any,
+                 dev: torch.device, dtype: Any, rng: np.random.Generator) -> None:
+        n, T, _ = Zval.shape
+        n_win = int(min(256, n * (T - K)))
+        ti, si = rng.integers(0, n, n_win), rng.integers(0, T - K, n_win)
+        win = np.stack([Zval[i, s:s + K + 1] for i, s in zip(ti, si)])
+        self.win = torch.as_tensor(win, device=dev, dtype=dtype)
+        self.model, self.net, self.K, self.scale = model, net, K, scale
+        self.best, self.best_it, self.best_state, self.bad = np.inf, 0, None, 0
+        self.history: list[tuple[int, float]] = []
+
+    def loss(self) -> float:
+        with torch.no_grad():
+            z, tot = self.win[:, 0], 0.0
+            for k in range(1, self.K + 1):
+                z = self.model._forward(self.net, z, self.scale)
+                tot += float(torch.mean((z - self.win[:, k]) ** 2))
+        v = tot / self.K
+        return v if np.isfinite(v) else np.inf
+
+    def check(self, it: int) -> int:
+        """Record the validation loss after ``it`` iterations; evaluations without improvement."""
+        v = self.loss()
+        self.history.append((it, v))
+        if v < self.best:
+            self.best, self.best_it, self.bad = v, it, 0
+            self.best_state = {k: t.detach().clone() for k, t in self.net.state_dict().items()}
+        else:
+            self.bad += 1
+        return self.bad
+
+    def restore(self) -> None:
+        if self.best_state is not None:
+            self.net.load_state_dict(self.best_state)
+
+
 class _TorchStepper(Forecaster):
     """Shared training loop: multi-step rollout loss with a curriculum, Adam, cosine decay."""
 
@@ -92,7 +132,10 @@ class _TorchStepper(Forecaster):
 
     def _init_common(self, hidden, activation, architecture, channels, kernel_size, n_layers, lr,
                      weight_decay, n_iterations, batch_size, rollout_steps, noise, random_state, device, scaling,
-                     augment):
+                     augment, val_fraction=0.0, patience=5, eval_every=100):
+        self.val_fraction = val_fraction
+        self.patience = patience
+        self.eval_every = eval_every
         self.scaling = scaling
         self.augment = augment
         self.hidden = hidden
@@ -143,6 +186,14 @@ class _TorchStepper(Forecaster):
             self.scale_ = np.full_like(self.scale_, X.std())
         rng = np.random.default_rng(self.random_state)
         Z = self._z(X)
+        Zval = None
+        if float(self.val_fraction) > 0:
+            if not float(self.val_fraction) < 1 or Z.shape[0] < 2:
+                raise SurroflowError(f"{self.kind}: val_fraction must be in [0, 1) and needs >= 2 training "
+                                     f"trajectories; got {self.val_fraction} with {Z.shape[0]}")
+            n_val = int(min(Z.shape[0] - 1, max(1, round(float(self.val_fraction) * Z.shape[0]))))
+            perm = rng.permutation(Z.shape[0])
+            Zval, Z = Z[np.sort(perm[:n_val])], Z[np.sort(perm[n_val:])]
         n_traj, T, d = Z.shape
         K = int(min(self.rollout_steps, T - 1))
         inc = (Z[:, 1:] - Z[:, :-1]).reshape(-1, d)
@@ -159,6 +210,7 @@ class _TorchStepper(Forecaster):
         n_it = int(self.n_iterations)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, n_it), eta_min=0.01 * float(self.lr))
         losses = np.empty(n_it)
+        val = _Validation(self, net, Zval, K, scale, dev, dtype, rng) if Zval is not None else None
         for it in range(n_it):
             # curriculum: the unroll length grows from 1 to K over the first 60% of iterations
             k_now = int(min(K, 1 + (K - 1) * it / max(1, 0.6 * n_it)))
@@ -188,7 +240,17 @@ class _TorchStepper(Forecaster):
             opt.step()
             sched.step()
             losses[it] = float(loss.detach())
+            # early stopping: once the curriculum has reached K steps, every `eval_every` iterations
+            if val is not None and k_now == K and ((it + 1) % int(self.eval_every) == 0 or it + 1 == n_it):
+                if val.check(it + 1) >= int(self.patience):
+                    losses = losses[:it + 1]
+                    break
         self.loss_history_ = losses
+        self.n_iterations_run_ = int(losses.size)
+        if val is not None:
+            val.restore()
+            self.val_loss_history_ = np.asarray(val.history, dtype=float).reshape(-1, 2)
+            self.best_iteration_ = int(val.best_it)
         self.net_ = net.to("cpu").eval()
 
     def _step_z(self, zhist):
@@ -213,11 +275,17 @@ class _TorchStepper(Forecaster):
 
     def _get_state(self):
         sd = {f"net__{k.replace('.', '__')}_": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}
-        return {"increment_scale_": self.increment_scale_, "loss_history_": self.loss_history_, **sd}
+        extra = {k: np.asarray(getattr(self, k)) for k in ("val_loss_history_", "best_iteration_")
+                 if hasattr(self, k)}
+        return {"increment_scale_": self.increment_scale_, "loss_history_": self.loss_history_, **extra, **sd}
 
     def _set_state(self, state):
         self.increment_scale_ = np.asarray(state["increment_scale_"], dtype=float)
         self.loss_history_ = np.asarray(state.get("loss_history_", np.empty(0)))
+        if "val_loss_history_" in state:
+            self.val_loss_history_ = np.asarray(state["val_loss_history_"], dtype=float).reshape(-1, 2)
+        if "best_iteration_" in state:
+            self.best_iteration_ = int(np.asarray(state["best_iteration_"]))
         net = self._make_net(self.n_state_)
         sd = {k[len("net__"):-1].replace("__", "."): torch.as_tensor(np.asarray(v, dtype=np.float32))
               for k, v in state.items() if k.startswith("net__")}
@@ -237,6 +305,11 @@ class MLPStepper(_TorchStepper):
     (``shift`` or ``shift_reflect``) trains on randomly circularly shifted (and reflected,
     ``u(x) -> -u(-x)``) windows: the symmetries of a field on a periodic grid such as
     Kuramoto–Sivashinsky (full state only; one mean and scale for all points).
+    ``val_fraction > 0`` holds out that fraction of the training trajectories and stops early:
+    once the curriculum has reached ``rollout_steps``, the held-out ``rollout_steps``-step loss is
+    evaluated every ``eval_every`` iterations, training stops after ``patience`` evaluations
+    without improvement, and the best weights are restored (``best_iteration_``,
+    ``val_loss_history_``, ``n_iterations_run_``).
     """
 
     kind = "mlp_stepper"
@@ -246,17 +319,19 @@ class MLPStepper(_TorchStepper):
                             "channels": "int>=1", "kernel_size": "int>=1", "n_layers": "int>=1", "lr": "float>0",
                             "weight_decay": "float>=0", "n_iterations": "int>=1", "batch_size": "int>=1",
                             "rollout_steps": "int>=1", "noise": "float>=0", "random_state": "int>=0|None",
-                            "device": ["cpu", "cuda", "auto"], "scaling": ["component", "global"], "augment": ["none", "shift", "shift_reflect"]}
+                            "device": ["cpu", "cuda", "auto"], "scaling": ["component", "global"], "augment": ["none", "shift", "shift_reflect"],
+                            "val_fraction": "float>=0", "patience": "int>=1", "eval_every": "int>=1"}
 
     def __init__(self, hidden: Sequence[int] = (128, 128), activation: str = "gelu",
                  architecture: str = "dense", channels: int = 32, kernel_size: int = 5, n_layers: int = 4,
                  lr: float = 2e-3, weight_decay: float = 0.0, n_iterations: int = 3000,
                  batch_size: int = 128, rollout_steps: int = 10, noise: float = 0.0,
                  random_state: int | None = 0, device: str = "cpu", scaling: str = "component",
-                 augment: str = "none") -> None:
+                 augment: str = "none", val_fraction: float = 0.0, patience: int = 5,
+                 eval_every: int = 100) -> None:
         self._init_common(hidden, activation, architecture, channels, kernel_size, n_layers, lr,
                           weight_decay, n_iterations, batch_size, rollout_steps, noise, random_state, device,
-                          scaling, augment)
+                          scaling, augment, val_fraction, patience, eval_every)
 
     def _forward(self, net, z, scale):
         return z + scale * net(z)
@@ -266,7 +341,7 @@ class MLPStepper(_TorchStepper):
 class NeuralODE(_TorchStepper):
     """Neural ODE ``dz/dt = (s/dt) ⊙ net(z)`` integrated by ``substeps`` RK4 steps per sample
     interval (discretise-then-optimise: the loss is differentiated through the RK4 steps).
-    Same network and training options as :class:`MLPStepper`."""
+    Same network and training options as :class:`MLPStepper` (early stopping included)."""
 
     kind = "node"
 
@@ -275,17 +350,19 @@ class NeuralODE(_TorchStepper):
                             "channels": "int>=1", "kernel_size": "int>=1", "n_layers": "int>=1", "lr": "float>0",
                             "weight_decay": "float>=0", "n_iterations": "int>=1", "batch_size": "int>=1",
                             "rollout_steps": "int>=1", "noise": "float>=0", "substeps": "int>=1", "random_state": "int>=0|None",
-                            "device": ["cpu", "cuda", "auto"], "scaling": ["component", "global"], "augment": ["none", "shift", "shift_reflect"]}
+                            "device": ["cpu", "cuda", "auto"], "scaling": ["component", "global"], "augment": ["none", "shift", "shift_reflect"],
+                            "val_fraction": "float>=0", "patience": "int>=1", "eval_every": "int>=1"}
 
     def __init__(self, hidden: Sequence[int] = (128, 128), activation: str = "gelu",
                  architecture: str = "dense", channels: int = 32, kernel_size: int = 5, n_layers: int = 4,
                  lr: float = 2e-3, weight_decay: float = 0.0, n_iterations: int = 3000,
                  batch_size: int = 128, rollout_steps: int = 10, noise: float = 0.0, substeps: int = 1,
                  random_state: int | None = 0, device: str = "cpu", scaling: str = "component",
-                 augment: str = "none") -> None:
+                 augment: str = "none", val_fraction: float = 0.0, patience: int = 5,
+                 eval_every: int = 100) -> None:
         self._init_common(hidden, activation, architecture, channels, kernel_size, n_layers, lr,
                           weight_decay, n_iterations, batch_size, rollout_steps, noise, random_state, device,
-                          scaling, augment)
+                          scaling, augment, val_fraction, patience, eval_every)
         self.substeps = substeps
 
     def _forward(self, net, z, scale):

@@ -15,8 +15,10 @@ rows of ``vt`` into modes orthonormal in the weighted inner product (``vt / sw``
 Methods
 -------
 ``exact``
-    LAPACK ``gesdd`` on the centred, weighted copy (small sets); a tall matrix is first reduced
-    to its ``R`` factor, so the left singular vectors are never formed.
+    One centred, weighted copy, factored in place by LAPACK: ``geqrf`` of ``A`` (tall) or of
+    ``A^T`` (wide), ``gesdd`` of the small ``R``, and for a wide ``A`` ``ormqr`` to apply ``Q``;
+    the left singular vectors are never formed (:func:`_exact`; at or below the time of
+    ``scipy.linalg.svd(full_matrices=False)``, ``bench/bench_pod.py --exact-vs-scipy``).
 ``tsqr``
     Tall-skinny QR as a dask task tree: every row block (or, for short-wide matrices, every
     block of spatial points of ``A^T``) is reduced to its ``R`` factor, ``R`` factors are stacked
@@ -421,6 +423,71 @@ def _randomized(X: Any, sw: np.ndarray, center: bool, rank: int | None, energy: 
         k *= 2
 
 
+# =========================================================================== exact
+def _svd_small(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SVD of a small square factor: ``gesdd`` (divide and conquer, the fastest with vectors),
+    ``gesvd`` only if ``gesdd`` does not converge (``a`` is kept for that retry)."""
+    try:
+        return sla.svd(a, full_matrices=False, overwrite_a=False, check_finite=False, lapack_driver="gesdd")
+    except np.linalg.LinAlgError:  # pragma: no cover - rare convergence failure of gesdd
+        return sla.svd(a, full_matrices=False, overwrite_a=True, check_finite=False, lapack_driver="gesvd")
+
+
+#: aspect ratio from which the exact backend reduces to ``R`` first (LAPACK gesdd's ``mnthr``)
+_QR_FIRST = 11 / 6
+
+
+def _exact(X: Any, sw: np.ndarray, center: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact ``(mean, s, vt)`` with one centred, weighted copy of ``X`` and no left singular
+    vectors.  The copy is laid out so that LAPACK factors it in place (``geqrf``, no further copy):
+
+    * tall (``m >= n``): ``A = Q R`` (Fortran copy), then ``svd(R)`` (``n x n``): ``vt`` of ``R``
+      is that of ``A``; ``Q`` and ``U`` are never formed (``scipy.linalg.svd`` forms both);
+    * wide: ``A^T = Q R`` (the C-ordered copy of ``A`` is a Fortran ``A^T``), ``R = W S Z^T``
+      (``m x m``), so ``A = Z S (Q W)^T`` and ``vt = (Q W)^T``, with ``Q`` applied to ``W`` by
+      ``ormqr`` (cheaper than forming ``Q`` and multiplying, as ``gesdd``'s own QR path does).
+
+    A nearly square ``A`` (aspect ratio below 11/6) goes to ``gesdd`` in place directly.
+    All are backward stable (unlike the method of snapshots, ``eig(A A^T)``, which squares the
+    condition number and loses the trailing modes' accuracy)."""
+    Xn = X.compute() if _is_dask(X) else X
+    Xn = np.asarray(Xn, dtype=np.float64)
+    _assert_finite(Xn)
+    m, n = Xn.shape
+    mean = Xn.mean(axis=0) if center else np.zeros(n)
+    # nearly square: the QR first does not pay (LAPACK's own crossover, 11/6): gesdd in place
+    square = max(m, n) < _QR_FIRST * min(m, n)
+    if m >= n:
+        A = np.empty((m, n), order="F")
+        np.subtract(Xn, mean, out=A)
+        A *= sw
+        if square:
+            _, s, vt = sla.svd(A, full_matrices=False, overwrite_a=True, check_finite=False, lapack_driver="gesdd")
+        else:
+            _, s, vt = _svd_small(_qr_r(A))
+        return mean, s, vt
+    A = np.empty((m, n), order="C")
+    np.subtract(Xn, mean, out=A)
+    A *= sw
+    at = A.T                                                   # (n, m), Fortran-ordered view
+    if square:
+        u, s, _ = sla.svd(at, full_matrices=False, overwrite_a=True, check_finite=False, lapack_driver="gesdd")
+        return mean, s, u.T
+    geqrf, ormqr = sla.get_lapack_funcs(("geqrf", "ormqr"), (at,))
+    work = geqrf(at, lwork=-1)[2]
+    qr, tau, _, info = geqrf(at, lwork=max(1, int(np.real(work).ravel()[0])), overwrite_a=True)
+    if info != 0:
+        raise SurroflowError(f"QR factorisation failed (LAPACK geqrf info={info})")
+    w, s, _ = _svd_small(np.triu(qr[:m]))
+    c = np.zeros((n, m), order="F")
+    c[:m] = w
+    work = ormqr("L", "N", qr, tau, c, lwork=-1)[1]
+    qw, _, info = ormqr("L", "N", qr, tau, c, lwork=max(1, int(np.real(work).ravel()[0])), overwrite_c=True)
+    if info != 0:
+        raise SurroflowError(f"applying Q failed (LAPACK ormqr info={info})")
+    return mean, s, qw.T
+
+
 # =========================================================================== public: svd
 def svd(X: Any, sw: Any, method: str = "tsqr", center: bool = True, rank: int | None = None,
         oversampling: int = 10, power_iterations: int = 2, random_state: Any = 0,
@@ -460,24 +527,7 @@ def svd(X: Any, sw: Any, method: str = "tsqr", center: bool = True, rank: int | 
     if rank is not None and rank < 1:
         raise SurroflowError(f"reduction.rank must be >= 1, got {rank}")
     if method == "exact":
-        Xn = np.asarray(X.compute() if _is_dask(X) else X, dtype=float)
-        if not np.all(np.isfinite(Xn)):
-            raise SurroflowError("POD input has non-finite snapshots; flagged samples must be excluded")
-        mean = Xn.mean(axis=0) if center else np.zeros(n)
-        if m > n:   # tall: R first, the left singular vectors are never needed
-            A = np.empty(Xn.shape, order="F")
-            np.subtract(Xn, mean, out=A)
-            A *= sw
-            _, s, vt = sla.svd(_qr_r(A), full_matrices=False, overwrite_a=True, check_finite=False,
-                               lapack_driver="gesdd")
-            return mean, s, vt
-        # wide: factor the tall A^T (a Fortran-ordered view of the C-ordered copy), in place:
-        # LAPACK's tall (QR-based) path is ~2x faster than its wide (LQ-based) one
-        A = np.subtract(Xn, mean)
-        A *= sw
-        u, s, _ = sla.svd(A.T, full_matrices=False, overwrite_a=True, check_finite=False,
-                          lapack_driver="gesdd")
-        return mean, s, u.T
+        return _exact(X, sw, center)
     if method == "tsqr":
         return _tsqr(X, sw, center, rank, energy, chunk_rows, n_workers)
     return _randomized(X, sw, center, rank, energy, int(oversampling), int(power_iterations),
