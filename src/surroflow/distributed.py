@@ -252,7 +252,7 @@ def serve_run_cluster(address_file: str | os.PathLike[str], n_workers: int, *,
         os.replace(tmp, path)
         log.info("dask: run cluster %s with %d worker(s)", cluster.scheduler_address, n_workers)
         while not stop["now"]:
-            if parent_pid is not None and not _pid_alive(parent_pid):
+            if parent_pid is not None and not pid_alive(parent_pid):
                 log.warning("dask: the workflow (pid %d) is gone: stopping the run cluster", parent_pid)
                 break
             time.sleep(poll_s)
@@ -262,7 +262,8 @@ def serve_run_cluster(address_file: str | os.PathLike[str], n_workers: int, *,
         _close(None, cluster)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while the process ``pid`` exists (on this host)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

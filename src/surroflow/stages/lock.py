@@ -23,20 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import SurroflowError
+from ..distributed import pid_alive
 
 log = logging.getLogger("surroflow.lock")
 
 LOCK_NAME = ".surroflow.lock"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _me(workdir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -64,7 +55,7 @@ def acquire(results: str | os.PathLike[str], workdir: str | os.PathLike[str] = "
             holder = _read(path)
             if holder.get("workdir") == me["workdir"]:
                 log.info("%s: taking over the lock of an earlier run from this folder", path)
-            elif holder.get("host") == me["host"] and not _alive(int(holder.get("pid", -1))):
+            elif holder.get("host") == me["host"] and not pid_alive(int(holder.get("pid", -1))):
                 log.warning("%s: replacing the stale lock of run pid %s (%s), which no longer exists",
                             path, holder.get("pid"), holder.get("workdir"))
             else:

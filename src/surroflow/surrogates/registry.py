@@ -90,21 +90,11 @@ def estimator_class(kind: str, family: str | None = None) -> type:
 
 def _init_names_from_source(path: str) -> list[str] | None:
     """``__init__`` argument names of ``module:Class`` read from its source (no import)."""
-    module, _, attr = path.partition(":")
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        return None
-    with open(spec.origin, encoding="utf-8") as fh:
-        tree = ast.parse(fh.read())
-    for node in tree.body:
-        if isinstance(node, ast.ClassDef) and node.name == attr:
-            for item in node.body:
-                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
-                    a = item.args
-                    return [x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs)][1:]
+    node = _class_node(path)
+    for item in (node.body if node is not None else []):
+        if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+            a = item.args
+            return [x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs)][1:]
     return None
 
 
