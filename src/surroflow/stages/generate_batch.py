@@ -22,8 +22,7 @@ import xarray as xr
 
 from .. import SurroflowError
 from ..design import design_records
-from ..io import (STATUS_FLAGS, STATUS_OK, open_dataset, remove_stale_temporaries, status_attrs,
-                  status_name, write_dataset)
+from ..io import STATUS_FLAGS, STATUS_OK, open_dataset, status_attrs, status_name, write_dataset
 from ..simulators import SampleFailure, get_simulator
 from ..simulators.base import Simulator
 from . import StageContext
@@ -190,9 +189,7 @@ def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: 
     """
     from ..distributed import dask_client
 
-    out = Path(outputs["batch"])
-    for tmp in remove_stale_temporaries(out):
-        log.warning("removed %s, left by a killed writer", tmp)
+    out = Path(outputs["batch"])   # temporaries a killed writer left beside it: removed by run_rule
     batch, batch_size = int(ctx.wildcards["batch"]), int(ctx.section["design"]["batch_size"])
     ctx.check_inputs(inputs)
     design = open_dataset(inputs["design"], stage="make_design", required=("design",))
