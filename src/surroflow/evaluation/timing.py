@@ -1,8 +1,11 @@
 """Measured timings and cost accounting.
 
 Timed regions hold only the call being measured: every call is made once untimed first (lazy
-imports of heavy libraries, caches and JIT warm-ups fall there), then the median of repeated
-wall-clock measurements is reported.
+imports of heavy libraries, caches and JIT warm-ups fall there).  A surrogate query (often
+0.1 ms) is timed like :mod:`timeit` does: each measurement is a loop of enough calls to last
+``min_seconds`` (10 ms), and the fastest of ``repeats`` measurements is its time, since the
+slower ones measure what else the machine was doing (:func:`best_seconds`); a median of single
+calls moved by 2x between two runs on the same machine.
 
 Speed-ups compare times measured side by side (:func:`interleaved_seconds`): high-fidelity
 samples and surrogate queries alternate in one process, so both see the same load and a
@@ -44,9 +47,26 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> f
     return float(np.median(times))
 
 
+def best_seconds(fn: Callable[[], object], repeats: int, min_seconds: float = 0.01) -> float:
+    """Seconds per call of ``fn()``, as :mod:`timeit` measures it: one timed call sizes a loop
+    of ``number`` calls lasting about ``min_seconds``; the fastest of ``repeats`` loops, divided
+    by ``number``.  Call it after a warm-up call."""
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    number = int(min(10_000, max(1, math.ceil(min_seconds / max(first, 1e-7)))))
+    best = first if number == 1 else math.inf
+    for _ in range(max(1, int(repeats))):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, time.perf_counter() - t0)
+    return best / number
+
+
 def query_seconds(query: Callable[[int], object], samples: Sequence[int], repeats: int) -> float:
-    """Median over ``samples`` of the median time of ``query(sample)`` (one-sample queries, no
-    high-fidelity runs beside them: :func:`interleaved_seconds` without ``hf``)."""
+    """Median over ``samples`` of the time of ``query(sample)`` (:func:`best_seconds`; one-sample
+    queries, no high-fidelity runs beside them: :func:`interleaved_seconds` without ``hf``)."""
     return interleaved_seconds(None, {0: query}, samples, 0, repeats)[1][0]
 
 
@@ -57,9 +77,9 @@ def interleaved_seconds(hf: Callable[[int], object] | None, queries: Mapping[K, 
     One untimed warm-up call of ``hf`` and of every query on ``samples[0]``; then rounds over
     ``samples`` (cycled; ``max(len(samples), hf_samples)`` rounds): in each, one timed
     high-fidelity run ``hf(sample)`` (in the first ``hf_samples`` rounds), then every query in
-    order, each the median of ``repeats`` calls on the same sample.  Returns the median
-    high-fidelity seconds (NaN without ``hf`` or with ``hf_samples == 0``) and per query the
-    median over the rounds (NaN for all when ``samples`` is empty).
+    order, timed by :func:`best_seconds` with ``repeats`` loops on the same sample.  Returns the
+    median high-fidelity seconds (NaN without ``hf`` or with ``hf_samples == 0``) and per query
+    the median over the rounds (NaN for all when ``samples`` is empty).
     """
     samples = list(samples)
     if not samples:
@@ -78,7 +98,7 @@ def interleaved_seconds(hf: Callable[[int], object] | None, queries: Mapping[K, 
             hf(s)  # type: ignore[misc]
             hf_times.append(time.perf_counter() - t0)
         for k, q in queries.items():
-            q_times[k].append(median_seconds(lambda q=q, s=s: q(s), repeats, warmup=0))
+            q_times[k].append(best_seconds(lambda q=q, s=s: q(s), repeats))
     hf_s = float(np.median(hf_times)) if hf_times else math.nan
     return hf_s, {k: float(np.median(v)) for k, v in q_times.items()}
 
@@ -101,4 +121,4 @@ def speedup(hf_seconds: float, query_seconds: float) -> float:
     return hf_seconds / query_seconds
 
 
-__all__ = ["job_threads", "median_seconds", "query_seconds", "interleaved_seconds", "break_even_queries", "speedup"]
+__all__ = ["job_threads", "median_seconds", "best_seconds", "query_seconds", "interleaved_seconds", "break_even_queries", "speedup"]

@@ -132,7 +132,11 @@ class _TorchStepper(Forecaster):
 
     def _init_common(self, hidden, activation, architecture, channels, kernel_size, n_layers, lr,
                      weight_decay, n_iterations, batch_size, rollout_steps, noise, random_state, device, scaling,
-                     augment, val_fraction=0.0, patience=5, eval_every=100):
+                     augment, val_fraction=0.0, patience=5, eval_every=100, curriculum=0.6,
+                     curriculum_power=1.0, lr_schedule="cosine"):
+        self.curriculum = curriculum
+        self.curriculum_power = curriculum_power
+        self.lr_schedule = lr_schedule
         self.val_fraction = val_fraction
         self.patience = patience
         self.eval_every = eval_every
@@ -165,10 +169,17 @@ class _TorchStepper(Forecaster):
         raise NotImplementedError
 
     AUGMENTS = ("none", "shift", "shift_reflect")
+    LR_SCHEDULES = ("cosine", "onecycle")
 
     def fit(self, trajectories, dt=1.0):
         if self.augment not in self.AUGMENTS:
             raise SurroflowError(f"{self.kind}: augment={self.augment!r} is not allowed; allowed: {list(self.AUGMENTS)}")
+        if self.lr_schedule not in self.LR_SCHEDULES:
+            raise SurroflowError(f"{self.kind}: lr_schedule={self.lr_schedule!r} is not allowed; "
+                                 f"allowed: {list(self.LR_SCHEDULES)}")
+        if not 0 <= float(self.curriculum) <= 1 or not float(self.curriculum_power) > 0:
+            raise SurroflowError(f"{self.kind}: curriculum must be in [0, 1] and curriculum_power > 0; "
+                                 f"got {self.curriculum} and {self.curriculum_power}")
         super().fit(trajectories, dt)
         return self
 
@@ -208,12 +219,18 @@ class _TorchStepper(Forecaster):
         scale = torch.as_tensor(self.increment_scale_, device=dev, dtype=dtype)
         opt = torch.optim.AdamW(net.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
         n_it = int(self.n_iterations)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, n_it), eta_min=0.01 * float(self.lr))
+        if self.lr_schedule == "onecycle":
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=float(self.lr), total_steps=max(1, n_it),
+                                                        pct_start=0.1, div_factor=10.0, final_div_factor=10.0)
+        else:
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, n_it), eta_min=0.01 * float(self.lr))
+        ramp = max(1.0, float(self.curriculum) * n_it)
         losses = np.empty(n_it)
         val = _Validation(self, net, Zval, K, scale, dev, dtype, rng) if Zval is not None else None
         for it in range(n_it):
-            # curriculum: the unroll length grows from 1 to K over the first 60% of iterations
-            k_now = int(min(K, 1 + (K - 1) * it / max(1, 0.6 * n_it)))
+            # curriculum: the unroll length grows from 1 to K over the first `curriculum` fraction
+            # of the iterations (as (it / ramp) ** curriculum_power: > 1 lingers at short unrolls)
+            k_now = int(min(K, 1 + (K - 1) * min(1.0, it / ramp) ** float(self.curriculum_power)))
             ti = torch.as_tensor(rng.integers(0, n_traj, int(self.batch_size)), device=dev)
             si = torch.as_tensor(rng.integers(0, T - k_now, int(self.batch_size)), device=dev)
             steps = si[:, None] + torch.arange(k_now + 1, device=dev)[None, :]
@@ -320,7 +337,9 @@ class MLPStepper(_TorchStepper):
                             "weight_decay": "float>=0", "n_iterations": "int>=1", "batch_size": "int>=1",
                             "rollout_steps": "int>=1", "noise": "float>=0", "random_state": "int>=0|None",
                             "device": ["cpu", "cuda", "auto"], "scaling": ["component", "global"], "augment": ["none", "shift", "shift_reflect"],
-                            "val_fraction": "float>=0", "patience": "int>=1", "eval_every": "int>=1"}
+                            "val_fraction": "float>=0", "patience": "int>=1", "eval_every": "int>=1",
+                            "curriculum": "float>=0", "curriculum_power": "float>0",
+                            "lr_schedule": ["cosine", "onecycle"]}
 
     def __init__(self, hidden: Sequence[int] = (128, 128), activation: str = "gelu",
                  architecture: str = "dense", channels: int = 32, kernel_size: int = 5, n_layers: int = 4,
@@ -328,10 +347,12 @@ class MLPStepper(_TorchStepper):
                  batch_size: int = 128, rollout_steps: int = 10, noise: float = 0.0,
                  random_state: int | None = 0, device: str = "cpu", scaling: str = "component",
                  augment: str = "none", val_fraction: float = 0.0, patience: int = 5,
-                 eval_every: int = 100) -> None:
+                 eval_every: int = 100, curriculum: float = 0.6, curriculum_power: float = 1.0,
+                 lr_schedule: str = "cosine") -> None:
         self._init_common(hidden, activation, architecture, channels, kernel_size, n_layers, lr,
                           weight_decay, n_iterations, batch_size, rollout_steps, noise, random_state, device,
-                          scaling, augment, val_fraction, patience, eval_every)
+                          scaling, augment, val_fraction, patience, eval_every, curriculum, curriculum_power,
+                          lr_schedule)
 
     def _forward(self, net, z, scale):
         return z + scale * net(z)
@@ -351,7 +372,9 @@ class NeuralODE(_TorchStepper):
                             "weight_decay": "float>=0", "n_iterations": "int>=1", "batch_size": "int>=1",
                             "rollout_steps": "int>=1", "noise": "float>=0", "substeps": "int>=1", "random_state": "int>=0|None",
                             "device": ["cpu", "cuda", "auto"], "scaling": ["component", "global"], "augment": ["none", "shift", "shift_reflect"],
-                            "val_fraction": "float>=0", "patience": "int>=1", "eval_every": "int>=1"}
+                            "val_fraction": "float>=0", "patience": "int>=1", "eval_every": "int>=1",
+                            "curriculum": "float>=0", "curriculum_power": "float>0",
+                            "lr_schedule": ["cosine", "onecycle"]}
 
     def __init__(self, hidden: Sequence[int] = (128, 128), activation: str = "gelu",
                  architecture: str = "dense", channels: int = 32, kernel_size: int = 5, n_layers: int = 4,
@@ -359,10 +382,12 @@ class NeuralODE(_TorchStepper):
                  batch_size: int = 128, rollout_steps: int = 10, noise: float = 0.0, substeps: int = 1,
                  random_state: int | None = 0, device: str = "cpu", scaling: str = "component",
                  augment: str = "none", val_fraction: float = 0.0, patience: int = 5,
-                 eval_every: int = 100) -> None:
+                 eval_every: int = 100, curriculum: float = 0.6, curriculum_power: float = 1.0,
+                 lr_schedule: str = "cosine") -> None:
         self._init_common(hidden, activation, architecture, channels, kernel_size, n_layers, lr,
                           weight_decay, n_iterations, batch_size, rollout_steps, noise, random_state, device,
-                          scaling, augment, val_fraction, patience, eval_every)
+                          scaling, augment, val_fraction, patience, eval_every, curriculum, curriculum_power,
+                          lr_schedule)
         self.substeps = substeps
 
     def _forward(self, net, z, scale):
