@@ -80,6 +80,12 @@ def _reconstruct(basis: POD, Z: np.ndarray) -> np.ndarray:
     return out
 
 
+def _reconstruct_std(basis: POD, S: np.ndarray) -> np.ndarray:
+    """Pointwise std of ``basis.inverse_transform(Z)`` for independent coefficients of std ``S``:
+    ``sqrt(S**2 @ modes**2)``."""
+    return np.sqrt(np.asarray(S) ** 2 @ basis.modes_ ** 2)
+
+
 def _wnorm2(A: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij,j->i", A, A, w)
 
@@ -322,86 +328,132 @@ class ReducedModel:
     def _coefficient_scales(self) -> np.ndarray:
         return np.repeat(self.scales_, list(self.n_modes.values()))
 
-    def predict_trajectories(self, design: Any) -> np.ndarray:
+    @property
+    def supports_std(self) -> bool:
+        """Whether the regressor(s) give a predictive std (``return_std=True``)."""
+        return bool(getattr(self.regressor, "supports_std", False))
+
+    def _regress(self, reg: Surrogate, X: np.ndarray, return_std: bool) -> Any:
+        """``reg.predict(X)`` as arrays; with ``return_std`` the pair ``(mean, std)``."""
+        if not return_std:
+            return np.asarray(reg.predict(X))
+        if not self.supports_std:
+            raise SurroflowError(f"the {self.regressor.kind} regressor gives no predictive std (return_std); "
+                                 "kind 'gaussian_process' does")
+        mean, std = reg.predict(X, return_std=True)
+        return np.asarray(mean), np.asarray(std)
+
+    def predict_trajectories(self, design: Any, return_std: bool = False) -> Any:
         """Trajectory formulation: coefficients ``(n, n_time, n_coefficients)`` at the training
-        times for the parameter rows ``design`` (one regressor row per sample)."""
+        times for the parameter rows ``design`` (one regressor row per sample); with
+        ``return_std`` also their predictive std (same shape)."""
         self._check_fitted()
         if self.formulation_ != "trajectory":
             raise SurroflowError("predict_trajectories needs the trajectory formulation; this model is "
                                  f"{self.formulation_!r}")
         design = np.atleast_2d(np.asarray(design, dtype=float))
         nt = len(self.times_)  # type: ignore[arg-type]
-        Z = np.asarray(self.regressor_.predict(design)).reshape(design.shape[0], nt, -1)
-        return Z * self._coefficient_scales()
+        sc = self._coefficient_scales()
+        out = self._regress(self.regressor_, design, return_std)
+        if return_std:
+            return tuple(a.reshape(design.shape[0], nt, -1) * sc for a in out)
+        return out.reshape(design.shape[0], nt, -1) * sc
 
-    def _trajectory_rows(self, X: np.ndarray) -> np.ndarray:
+    def _trajectory_rows(self, X: np.ndarray, return_std: bool = False) -> Any:
         """Coefficients of arbitrary ``(parameters, time)`` rows from the predicted trajectories
-        of their distinct parameter rows (linear in time between the training times)."""
+        of their distinct parameter rows (linear in time between the training times; so is the
+        std, an upper bound of the std of the interpolant)."""
         times = np.asarray(self.times_, dtype=float)
         t = X[:, -1]
         if t.size and (t.min() < times[0] or t.max() > times[-1]):
             raise SurroflowError(f"the trajectory formulation predicts times in [{times[0]:g}, {times[-1]:g}] "
                                  f"(the training time axis); got times in [{t.min():g}, {t.max():g}]")
         design, which = np.unique(X[:, :-1], axis=0, return_inverse=True)
-        Z = self.predict_trajectories(design)
+        out = self.predict_trajectories(design, return_std)
         which = which.ravel()
         i0 = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(times) - 2)
         w = ((t - times[i0]) / (times[i0 + 1] - times[i0]))[:, None]   # 0 or 1 on the training times: exact
-        return (1.0 - w) * Z[which, i0] + w * Z[which, i0 + 1]
+        parts = [(1.0 - w) * Z[which, i0] + w * Z[which, i0 + 1] for Z in (out if return_std else (out,))]
+        return tuple(parts) if return_std else parts[0]
 
-    def _coefficients(self, X: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    def _coefficients(self, X: np.ndarray, labels: np.ndarray | None, return_std: bool = False) -> Any:
+        """Coefficients of the rows ``X``; with ``return_std`` the pair ``(mean, std)``."""
         self._check_fitted()
         if not self.local:
             if self.formulation_ == "trajectory":
-                return self._trajectory_rows(X)
-            return np.asarray(self.regressor_.predict(X)) * self._coefficient_scales()
+                return self._trajectory_rows(X, return_std)
+            out = self._regress(self.regressor_, X, return_std)
+            sc = self._coefficient_scales()
+            return tuple(a * sc for a in out) if return_std else out * sc
         lp = self.bases[self.variables[0]]
         labels = self.select(X) if labels is None else labels
         Z = np.zeros((X.shape[0], self.n_online_modes))
+        S = np.zeros_like(Z) if return_std else None
         for c, reg in enumerate(self.regressors_):
             sel = labels == c
             if np.any(sel):
-                Z[sel, :lp.n_modes_[c]] = np.asarray(reg.predict(X[sel])).reshape(int(sel.sum()), -1)
-        return Z
+                out = self._regress(reg, X[sel], return_std)
+                if return_std:
+                    Z[sel, :lp.n_modes_[c]] = out[0].reshape(int(sel.sum()), -1)
+                    S[sel, :lp.n_modes_[c]] = out[1].reshape(int(sel.sum()), -1)  # type: ignore[index]
+                else:
+                    Z[sel, :lp.n_modes_[c]] = out.reshape(int(sel.sum()), -1)
+        return (Z, S) if return_std else Z
 
     def predict_coefficients(self, X: Any) -> np.ndarray:
         """``(n_rows, n_coefficients)``: global, all variables' coefficients (``split``);
         local, those of the selected cluster (zero-padded to the largest basis)."""
         return self._coefficients(np.atleast_2d(np.asarray(X, dtype=float)), None)
 
-    def _predict(self, X: np.ndarray, labels: np.ndarray | None) -> dict[str, np.ndarray]:
+    def _predict(self, X: np.ndarray, labels: np.ndarray | None, return_std: bool = False) -> Any:
         if not self.local:
-            Z = self._coefficients(X, None)
-            return {v: _reconstruct(b, Z[:, self.split[v]]) for v, b in self.bases.items()}
+            out = self._coefficients(X, None, return_std)
+            Z, S = out if return_std else (out, None)
+            fields = {v: _reconstruct(b, Z[:, self.split[v]]) for v, b in self.bases.items()}
+            if not return_std:
+                return fields
+            return fields, {v: _reconstruct_std(b, S[:, self.split[v]]) for v, b in self.bases.items()}
         v = self.variables[0]
         lp = self.bases[v]
         labels = self.select(X) if labels is None else np.asarray(labels, dtype=int)
-        Z = self._coefficients(X, labels)
-        out = np.empty((X.shape[0], lp.weights_.size))
+        out = self._coefficients(X, labels, return_std)
+        Z, S = out if return_std else (out, None)
+        field = np.empty((X.shape[0], lp.weights_.size))
+        std = np.empty_like(field) if return_std else None
         for c, pod in enumerate(lp.pods_):
             sel = labels == c
             if np.any(sel):
-                out[sel] = pod.inverse_transform(Z[sel, :lp.n_modes_[c]])
-        return {v: out}
+                field[sel] = pod.inverse_transform(Z[sel, :lp.n_modes_[c]])
+                if return_std:
+                    std[sel] = _reconstruct_std(pod, S[sel, :lp.n_modes_[c]])  # type: ignore[index]
+        return ({v: field}, {v: std}) if return_std else {v: field}
 
-    def predict(self, X: Any) -> dict[str, np.ndarray]:
-        """Predicted fields ``{variable: (n_rows, n_space)}``."""
-        return self._predict(np.atleast_2d(np.asarray(X, dtype=float)), None)
+    def predict(self, X: Any, return_std: bool = False) -> Any:
+        """Predicted fields ``{variable: (n_rows, n_space)}``; with ``return_std`` also their
+        pointwise predictive std (coefficients taken as independent; regressors with a std only)."""
+        return self._predict(np.atleast_2d(np.asarray(X, dtype=float)), None, return_std)
 
-    def predict_fields(self, design: Any, times: Any | None = None) -> dict[str, np.ndarray]:
+    def predict_fields(self, design: Any, times: Any | None = None, return_std: bool = False) -> Any:
         """Fields ``{variable: (n, [n_time], space...)}`` for the parameter rows ``design``;
-        ``times`` defaults to the training time coordinate (none for steady problems)."""
+        ``times`` defaults to the training time coordinate (none for steady problems).  With
+        ``return_std``, ``(fields, stds)``: the pointwise predictive std of each field (see
+        :meth:`predict`)."""
         design = np.atleast_2d(np.asarray(design, dtype=float))
         t = self.times_ if times is None else np.asarray(times, dtype=float)
+        nt = None if t is None else len(t)
+
+        def shaped(rows: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return {v: snap.fields_from_rows(a, design.shape[0], nt, self.space_[v]["shape"]) for v, a in rows.items()}
         if self.formulation_ == "trajectory" and np.array_equal(t, self.times_):
             # the fast path: one regressor row per sample, no (sample, time) rows to expand
-            Z = self.predict_trajectories(design)
-            Z = Z.reshape(-1, Z.shape[2])
-            return {v: snap.fields_from_rows(_reconstruct(b, Z[:, self.split[v]]), design.shape[0], len(t),
-                                             self.space_[v]["shape"]) for v, b in self.bases.items()}
-        rows = self.predict(snap.surrogate_inputs(design, t))
-        nt = None if t is None else len(t)
-        return {v: snap.fields_from_rows(a, design.shape[0], nt, self.space_[v]["shape"]) for v, a in rows.items()}
+            out = self.predict_trajectories(design, return_std)
+            Z, S = (z.reshape(-1, z.shape[2]) for z in out) if return_std else (out.reshape(-1, out.shape[2]), None)
+            fields = shaped({v: _reconstruct(b, Z[:, self.split[v]]) for v, b in self.bases.items()})
+            if not return_std:
+                return fields
+            return fields, shaped({v: _reconstruct_std(b, S[:, self.split[v]]) for v, b in self.bases.items()})
+        out = self.predict(snap.surrogate_inputs(design, t), return_std)
+        return (shaped(out[0]), shaped(out[1])) if return_std else shaped(out)
 
     # ------------------------------------------------------------------ errors
     def error_split(self, X: Any, snapshots: Mapping[str, Any], groups: Any | None = None) -> dict[str, dict[str, Any]]:
