@@ -9,6 +9,8 @@ Commands
     provenance [RESULTS]       print the provenance of every artifact and check each file's
                                recorded config hash against the current config (stale files named;
                                stage names = rule names, see surroflow.config.STAGE_SECTIONS)
+    export STUDY NAME -o OUT   export a trained parametric surrogate to ONNX (or --format netcdf:
+                               the layout of surroflow/export_reference.py); see docs/export.md
 """
 from __future__ import annotations
 
@@ -137,6 +139,14 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_model
+    out = args.output or f"{args.name or Path(args.source).stem}.{'onnx' if args.format == 'onnx' else 'nc'}"
+    path = export_model(args.source, args.name, out, format=args.format, check=not args.no_check)
+    print(f"{path}: {args.format} export of {args.source}{f' model {args.name}' if args.name else ''}")
+    return 0
+
+
 BEGIN, END = "<!-- BEGIN KEYS (python -m surroflow config-docs --update config/README.md) -->", "<!-- END KEYS -->"
 
 
@@ -186,6 +196,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("config-docs", help="print the Markdown reference of every config key")
     p.add_argument("--update", metavar="FILE", help="rewrite the table between the markers in FILE")
     p.set_defaults(func=_cmd_config_docs)
+    p = sub.add_parser("export", help="export a trained parametric surrogate (ONNX; see docs/export.md)")
+    p.add_argument("source", help="study folder (results/<study>) or a model file")
+    p.add_argument("name", nargs="?", default=None, help="model name (the surrogate's key in the config)")
+    p.add_argument("-o", "--output", default=None, help="output file (default NAME.onnx, or NAME.nc)")
+    p.add_argument("--format", choices=["onnx", "netcdf"], default="onnx")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip running the export against the model's own prediction")
+    p.set_defaults(func=_cmd_export)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -39,7 +39,7 @@ TIERS: list[set[str]] = [
     {"surrogates", "forecast", "rom"},
     {"evaluation", "uq"},
     {"stages", "config", "distributed"},
-    {"cli", "__main__", "api"},
+    {"cli", "__main__", "api", "export", "export_reference"},
 ]
 #: the one arrow allowed upward: the package root re-exports the Python API lazily (PEP 562
 #: ``__getattr__``), so ``import surroflow as sf; sf.load_model`` works without the package
