@@ -19,6 +19,7 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/reduce.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/uq.smk"
 
 
 report: "workflow/report/workflow.rst"
@@ -27,6 +28,7 @@ report: "workflow/report/workflow.rst"
 rule all:
     input:
         get_all_targets,
+        get_uq_targets,
     default_target: True
 
 

@@ -286,6 +286,15 @@ def check_study(study: str, sc: Mapping[str, Any], notes: list[str], import_modu
                         f"{name!r}; allowed: {outputs}")
     elif len(set(chosen)) != len(chosen):
         problems.append(f"studies.{study}.reduction.variables: {chosen} names a variable twice")
+    if sc.get("uq") is not None:
+        from .design import resolve_parameters
+        from .uq import config_problems as uq_problems
+        try:
+            names = [p.name for p in resolve_parameters(declared, sc["simulator"]["parameters"])]
+        except SurroflowError:
+            names = None        # bad ranges: reported above
+        if names is not None:
+            problems += uq_problems(study, sc, names, {v.name: v.dims for v in sim.outputs()}, cls.time_dim)
     variable = sc["forecast"].get("variable") if sc["task"] == "forecast" else None
     if variable is not None and variable not in outputs:
         problems.append(f"studies.{study}.forecast.variable: {variable!r} is not an output of simulator "
@@ -353,6 +362,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "evaluate_surrogates": (*_GEN, "reduction", "surrogates", "evaluation"),
     "train_forecaster": (*_GEN, "forecast"),
     "evaluate_forecast": (*_GEN, "forecast"),
+    "propagate_uq": (*_GEN, "uq"),
 }
 #: the stages that read ``simulator.max_failure_fraction`` (the others get the simulator
 #: section without it: changing the threshold reruns no simulation)
@@ -375,7 +385,8 @@ def stage_sections(study: Mapping[str, Any], stage: str, name: str | None = None
     ``name`` is the one model a training stage fits: ``train_surrogate`` adds
     ``surrogate: {name: its section}``; ``train_forecaster`` gets the forecast section without
     ``models`` plus ``model: {name: {kind, params, state}}`` (baselines included), so changing
-    one model retrains only that one.
+    one model retrains only that one.  ``propagate_uq`` adds ``surrogates: {uq.surrogate: its
+    section}`` (only the surrogate it propagates through).
     """
     if stage not in STAGE_SECTIONS:
         raise SurroflowError(f"stage {stage!r} is unknown; stages: {list(STAGE_SECTIONS)}")
@@ -392,6 +403,13 @@ def stage_sections(study: Mapping[str, Any], stage: str, name: str | None = None
             raise SurroflowError(f"forecast.models: no model {name!r}; defined: {sorted(models)}")
         out["forecast"].pop("models", None)
         out["model"] = {name: models[name]}
+    elif stage == "propagate_uq":
+        uq = study.get("uq")
+        if uq is None:
+            raise SurroflowError("uq: the study has no uq section (propagate_uq needs one)")
+        if uq["surrogate"] not in study["surrogates"]:
+            raise SurroflowError(f"uq.surrogate: no surrogate {uq['surrogate']!r}; defined: {sorted(study['surrogates'])}")
+        out["surrogates"] = {uq["surrogate"]: copy.deepcopy(study["surrogates"][uq["surrogate"]])}
     return out
 
 

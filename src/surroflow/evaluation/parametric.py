@@ -12,6 +12,12 @@ solver, an unavailable simulator cannot run here) is NaN, and so is everything c
 
 Flagged test samples are excluded and counted (``n_test_flagged``; flagged training samples in
 ``n_train_flagged``).
+
+Uncertainty (:mod:`surroflow.evaluation.calibration`): the coverage and width of each model's
+cross-conformal band, calibrated on the training design by ``train_surrogate``, on the test
+samples (``coverage_95``, ``interval_width_mean``), and for Gaussian-process models the
+pointwise coverage of their own nominal 95 % intervals (``gp_coverage_95_pointwise``) and the
+ratio of their predicted std to the true error (``gp_std_error_ratio``).
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from .. import SurroflowError
 from ..io import open_dataset, write_dataset
 from ..snapshots import input_names, snapshot_matrix, snapshot_times, surrogate_inputs
 from .data import SplitData, generation_seconds, load_split, median_sample_seconds
+from .calibration import UncertaintyResult, evaluate_uncertainty, uncertainty_dataset
 from .summary import write_summary
 from .timing import break_even_queries, interleaved_seconds, job_threads, speedup
 
@@ -38,7 +45,9 @@ SUMMARY_COLUMNS = ["surrogate", "kind", "basis", "online_modes", "rel_l2_mean", 
                    "projection_error_mean", "selection_error_mean", "regression_error_mean",
                    "latency_seconds", "throughput_seconds", "hf_seconds", "speedup", "speedup_throughput",
                    "hf_seconds_generate", "offline_seconds", "generation_seconds", "reduction_seconds",
-                   "fit_seconds", "break_even_queries", "n_test", "n_test_flagged", "n_train_flagged"]
+                   "fit_seconds", "break_even_queries", "n_test", "n_test_flagged", "n_train_flagged",
+                   "coverage_95", "interval_width_mean", "gp_coverage_95_pointwise", "gp_std_error_ratio",
+                   "calibration_seconds", "gp_coverage_95_pointwise_in_basis"]
 #: samples whose one-sample query is timed (the median is reported)
 TIMED_SAMPLES = 4
 
@@ -64,6 +73,8 @@ class ParametricResult:
     rows: list[dict[str, Any]]
     #: per surrogate: predicted fields ``{variable: (n, [n_time], space...)}``
     predictions: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    #: per surrogate: its :class:`~surroflow.evaluation.calibration.UncertaintyResult`
+    uncertainty: dict[str, Any] = field(default_factory=dict)
 
 
 # =============================================================================== loading
@@ -168,6 +179,7 @@ def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[Surr
     parts = {k: np.full(shape, np.nan) for k in ("total", "projection", "selection", "regression")}
     sel_acc = np.full(len(models), np.nan)
     predictions: dict[str, dict[str, np.ndarray]] = {}
+    uncertainty: dict[str, UncertaintyResult] = {}
     truth: dict[str, np.ndarray] = {}
     queries: dict[tuple[str, str], Any] = {}
     for i, m in enumerate(models):
@@ -185,6 +197,8 @@ def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[Surr
                 arr[i, k] = es["per_group"][part]
         sel_acc[i] = float(split[v0]["selection_accuracy"])
         predictions[m.name] = m.model.predict_fields(design, times)
+        uncertainty[m.name] = evaluate_uncertainty(m.model, design, times, {v: truth[v] for v in m.model.variables},
+                                                   predictions[m.name], where=m.path or m.name)
 
         # one query = one design point's full output (all times, all variables), reconstruction included
         def latency(s: int, m: SurrogateModel = m, times: Any = times) -> Any:
@@ -226,6 +240,7 @@ def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[Surr
             "fit_seconds": m.fit_seconds, "break_even_queries": break_even_queries(offline, hf_s, float(lat[i])),
             "n_test": n, "n_test_flagged": test.n_flagged, "n_train_flagged": train.n_flagged,
             "selection_accuracy": float(sel_acc[i]),
+            **uncertainty[m.name].summary(),
         }
         for v in m.model.variables[1:]:
             k = all_vars.index(v)
@@ -242,10 +257,13 @@ def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[Surr
                     row["regression_error_mean"], lat[i], thr[i], hf_s, hf_gen, row["speedup"], offline)
     metrics = _metrics_dataset(ok, models, all_vars, parts, lat, thr, sel_acc, rows, hf_s, hf_gen, hf.reason, threads,
                                attrs)
+    metrics = metrics.merge(uncertainty_dataset([uncertainty[m.name] for m in models], ok["sample"].values,
+                                                [m.name for m in models]),
+                            combine_attrs="drop_conflicts")
     metrics.attrs.update({"n_test_flagged": test.n_flagged, "n_train_flagged": train.n_flagged,
                           "generation_seconds": gen_s, "reduction_seconds": reduction_seconds,
                           "hf_timing_samples": int(hf_timing_samples) if hf.run is not None else 0})
-    return ParametricResult(metrics, rows, predictions)
+    return ParametricResult(metrics, rows, predictions, uncertainty)
 
 
 def _metrics_dataset(ok: xr.Dataset, models: Sequence[SurrogateModel], variables: Sequence[str],
@@ -303,7 +321,8 @@ def _metrics_dataset(ok: xr.Dataset, models: Sequence[SurrogateModel], variables
 # =============================================================================== figures
 def plot_figures(res: ParametricResult, test: SplitData, train: SplitData, models: Sequence[SurrogateModel],
                  bases: Mapping[str, Any], folder: str, n_plot_samples: int) -> None:
-    """``singular_values``, ``fields``, ``error_parameters`` and ``error_split`` in ``folder``."""
+    """``singular_values``, ``calibration``, ``fields``, ``error_parameters`` and ``error_split``
+    in ``folder``."""
     from pathlib import Path
 
     from . import parametric_figures as F
@@ -311,6 +330,7 @@ def plot_figures(res: ParametricResult, test: SplitData, train: SplitData, model
     out.mkdir(parents=True, exist_ok=True)
     ok = test.ok
     F.plot_singular_values(bases, out / "singular_values.png")
+    F.plot_calibration(res.uncertainty, out / "calibration.png")
     F.plot_error_bars(res.rows, out / "error_split.png")
     variables = [str(v) for v in res.metrics["variable"].values]
     rel = res.metrics["rel_l2"].values

@@ -1,5 +1,5 @@
 """Figures of the parametric evaluation (PNG and PDF, labelled axes with units):
-``singular_values``, ``fields``, ``error_parameters`` and ``error_split``."""
+``singular_values``, ``calibration``, ``fields``, ``error_parameters`` and ``error_split``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ..snapshots import space_dims_of, time_dim_of
-from .figures import pyplot, save
+from .figures import colors, pyplot, save
 
 
 def plot_singular_values(bases: Mapping[str, object], png: str | Path) -> None:
@@ -28,6 +28,39 @@ def plot_singular_values(bases: Mapping[str, object], png: str | Path) -> None:
     ax1.legend()
     ax1.grid(alpha=0.3)
     ax2.grid(alpha=0.3)
+    save(fig, png)
+
+
+def plot_calibration(results: Mapping[str, Any], png: str | Path) -> None:
+    """Empirical against nominal coverage on the test design: per surrogate its conformal band
+    (fraction of test samples wholly inside; solid, circles) and, for Gaussian processes, the
+    pointwise coverage of their own intervals (dashed, squares).  ``results``: name ->
+    :class:`~surroflow.evaluation.calibration.UncertaintyResult`.  The grey band is the 95 %
+    binomial range of an exactly calibrated band with this many test samples."""
+    from scipy.stats import binom
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    col = colors(list(results))
+    n_test = 0
+    for name, res in results.items():
+        lv = np.asarray(res.levels)
+        cov = np.asarray(res.conformal_coverage)
+        n_test = max(n_test, int(res.scores.size))
+        if np.any(np.isfinite(cov)):
+            ax.plot(lv, cov, "-o", color=col[name], label=f"{name}: conformal band (n_cal={res.n_calibration})")
+        gp = np.asarray(res.gp_coverage)
+        if np.any(np.isfinite(gp)):
+            ax.plot(lv, gp, "--s", color=col[name], label=f"{name}: own GP intervals, pointwise")
+    grid = np.linspace(0.45, 1.0, 111)
+    if n_test:
+        lo, hi = binom.ppf(0.025, n_test, grid) / n_test, binom.ppf(0.975, n_test, grid) / n_test
+        ax.fill_between(grid, lo, hi, color="lightgrey", alpha=0.6, lw=0,
+                        label=f"95% range of an exact band, {n_test} test samples")
+    ax.plot([0.45, 1.0], [0.45, 1.0], ":", color="k", lw=1, label="ideal")
+    ax.set(xlabel="nominal coverage (1)", ylabel="empirical coverage on the test design (1)",
+           xlim=(0.45, 1.0), ylim=(0.0, 1.02), title="calibration of the uncertainty")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
     save(fig, png)
 
 
@@ -179,5 +212,5 @@ def plot_fields(test: xr.Dataset, var: str, pred: np.ndarray, model_name: str, n
     save(fig, png)
 
 
-__all__ = ["plot_singular_values", "plot_fields_xt", "plot_error_parameters", "plot_error_bars",
+__all__ = ["plot_singular_values", "plot_calibration", "plot_fields_xt", "plot_error_parameters", "plot_error_bars",
            "plot_mesh_fields", "plot_fields"]

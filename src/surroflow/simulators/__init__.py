@@ -24,6 +24,7 @@ from .base import Coordinate, OutputVariable, Parameter, SampleFailure, Simulato
 _BUILTIN: dict[str, str] = {
     "burgers": "surroflow.simulators.burgers:Burgers1D",
     "advection_diffusion": "surroflow.simulators.advection:AdvectionDiffusion1D",
+    "ishigami": "surroflow.simulators.ishigami:Ishigami",
     "lorenz63": "surroflow.simulators.chaos.lorenz63:Lorenz63",
     "lorenz96": "surroflow.simulators.chaos.lorenz96:Lorenz96",
     "kuramoto_sivashinsky": "surroflow.simulators.chaos.kuramoto_sivashinsky:KuramotoSivashinsky",

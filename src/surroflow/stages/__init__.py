@@ -45,7 +45,7 @@ from ..lineage import Expect
 #: the rules, in DAG order; each has a module of the same name in this package
 STAGES = ("make_design", "generate_batch", "collect_batches", "import_files", "fit_pod", "fit_local_pod",
           "plot_projection_study", "train_surrogate", "evaluate_surrogates", "train_forecaster",
-          "evaluate_forecast")
+          "evaluate_forecast", "propagate_uq")
 
 #: the rules that make generate data (a ``{split}.nc`` of a study)
 GENERATE = ("collect_batches", "import_files")
@@ -66,6 +66,8 @@ EXPECTED_INPUTS: dict[str, dict[str, Expect]] = {
                             "projection_study": Expect(("plot_projection_study",))},
     "train_forecaster": {"train": Expect(GENERATE, "train")},
     "evaluate_forecast": {"test": Expect(GENERATE, "test"), "models": Expect(("train_forecaster",), model=True)},
+    "propagate_uq": {"train": Expect(GENERATE, "train"), "bases": Expect(("fit_pod", "fit_local_pod")),
+                     "model": Expect(("train_surrogate",), model=True)},
 }
 
 

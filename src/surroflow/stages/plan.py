@@ -7,7 +7,8 @@ are unit-tested and usable without Snakemake:
 * :class:`Plan` -- one per workflow run; caches the simulator of each study and knows
   which studies are skipped (a simulator that cannot run here, e.g. CalculiX without ``ccx``);
 * the variables a study reduces, its batch ids, the local-basis checks, the GPU requests of
-  torch estimators asked to run on CUDA, and the forecast models (baselines included).
+  torch estimators asked to run on CUDA, the forecast models (baselines included), and the
+  studies with an uncertainty propagation (``uq``) and its surrogate.
 """
 from __future__ import annotations
 
@@ -138,6 +139,23 @@ class Plan:
     def forecast_models(self, study: str) -> dict[str, dict[str, Any]]:
         """name -> {kind, params, state}: the baselines first, then the configured models."""
         return forecast_models(self.study(study))
+
+    # ------------------------------------------------------------------ uq
+    def uq_studies(self) -> list[str]:
+        """The parametric studies with a ``uq`` section whose simulator can run here."""
+        return [s for s in self.studies("parametric") if self.study(s).get("uq") is not None]
+
+    def uq_regex(self) -> str:
+        """A wildcard constraint matching the declared parametric studies with a ``uq`` section."""
+        names = [s for s in self.declared("parametric") if self.study(s).get("uq") is not None]
+        return "|".join(names) if names else NO_STUDY
+
+    def uq_surrogate(self, study: str) -> str:
+        """The surrogate the study's uncertainty propagation runs through (``uq.surrogate``)."""
+        uq = self.study(study).get("uq")
+        if uq is None:
+            raise SurroflowError(f"studies.{study}: no uq section")
+        return str(uq["surrogate"])
 
     def forecaster_gpus(self, study: str, model: str) -> int:
         m = self.forecast_models(study)[model]

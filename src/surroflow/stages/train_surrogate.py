@@ -7,6 +7,11 @@ Inputs: ``train`` (the training generate dataset) and ``bases`` (the global basi
 ``model_kind`` and ``fit_seconds`` (the regressor fit alone: the heavy imports happen when the
 estimator is built, the snapshots are read before the clock starts).
 
+Then the cross-conformal calibration (:func:`~surroflow.surrogates.conformal.cross_conformal`):
+the same configuration refitted on ``calibration_folds`` folds of the *training* samples, its
+scale field and scores stored in the model file, its cost in ``calibration_seconds``.  The test
+design is not an input of this stage: no test sample reaches the calibration.
+
 BLAS and torch are limited to the job's threads: results are reproducible bit for bit, and jobs
 running side by side do not oversubscribe the cores.  Flagged samples are left out (and counted).
 """
@@ -16,6 +21,7 @@ import logging
 import time
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .. import SurroflowError
@@ -23,6 +29,7 @@ from .. import snapshots as snap
 from ..io import open_dataset, write_dataset
 from ..reduction.local import LocalPOD
 from ..reduction.pod import POD
+from ..surrogates.conformal import cross_conformal
 from ..surrogates.reduced import ReducedModel
 from ..surrogates.registry import make_estimator
 from . import StageContext
@@ -81,7 +88,13 @@ def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext
         t0 = time.perf_counter()
         model.fit(X, S)
         fit_seconds = time.perf_counter() - t0
-    logger.info("%s: fitted in %.2f s, %d online modes", name, fit_seconds, model.n_online_modes)
+        logger.info("%s: fitted in %.2f s, %d online modes", name, fit_seconds, model.n_online_modes)
+        groups = snap.snapshot_groups(train, model.variables[0])
+        model.calibration_ = cross_conformal(model, X, S, groups, int(cfg["calibration_folds"]),
+                                             samples=train["sample"].values[np.unique(groups)])
+    cal = model.calibration_
+    if cal.why_not():
+        logger.warning("%s: no conformal band at level 0.95: %s", name, cal.why_not())
     attrs = ctx.provenance(inputs, outputs["model"], model_name=name, model_kind=kind, fit_seconds=fit_seconds,
                            n_train_rows=int(X.shape[0]), n_regressor_rows=int(model.n_regressor_rows_),
                            n_excluded_samples=int(n_excluded))

@@ -41,7 +41,9 @@ stays exact.
 The model file (:meth:`ReducedModel.to_dataset`) is self-contained and pickle-free: the bases,
 the regressor state(s) (:mod:`surroflow.surrogates.state`), the space dimensions, coordinates and
 shapes, the fields' units, the time coordinate, the input names, the parameters (names,
-units, ranges) and the formulation.
+units, ranges), the formulation and, when the training stage calibrated it, the cross-conformal
+calibration (``calibration_``, :class:`~surroflow.surrogates.conformal.Calibration`: the scale
+field and the training samples' scores).
 """
 from __future__ import annotations
 
@@ -59,6 +61,7 @@ from ..reduction.local import LocalPOD
 from ..reduction.pod import POD
 from . import state as codec
 from .base import Surrogate
+from .conformal import Calibration
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +146,8 @@ class ReducedModel:
     After :meth:`fit`: ``variables``, ``input_names``, ``n_online_modes``, ``scales_``,
     ``formulation_``, ``n_regressor_rows_`` (rows the regressor(s) were fitted on: samples for
     the trajectory formulation), ``regressor_`` (global) or ``regressors_`` (one per cluster, local).
+    ``calibration_`` is None until a :class:`~surroflow.surrogates.conformal.Calibration` is
+    attached (:func:`~surroflow.surrogates.conformal.cross_conformal`); it is saved with the model.
     """
 
     def __init__(self, bases: Mapping[str, POD] | Mapping[str, LocalPOD], regressor: Surrogate,
@@ -171,6 +176,7 @@ class ReducedModel:
         self.time_dim_: str | None = None
         self.times_: np.ndarray | None = None
         self.parameters_: xr.Dataset | None = None
+        self.calibration_: Calibration | None = None
 
     # ------------------------------------------------------------------ metadata
     def describe(self, ds: xr.Dataset) -> "ReducedModel":
@@ -191,6 +197,18 @@ class ReducedModel:
         self.parameters_ = xr.Dataset(coords={"parameter": params.values, **{c: ("parameter", ds[c].values)
                                                                              for c in extra}})
         return self
+
+    def with_bases(self, bases: Mapping[str, POD] | Mapping[str, LocalPOD]) -> "ReducedModel":
+        """An unfitted model with other ``bases`` and this one's regressor, formulation (the
+        one chosen by :meth:`fit`, once fitted) and layout metadata (:meth:`describe`): the
+        configuration refitted on each fold of a cross-conformal calibration."""
+        fitted = hasattr(self, "regressor_" if not self.local else "regressors_")
+        m = ReducedModel(bases, self.regressor, formulation=self.formulation_ if fitted else self.formulation)
+        m.input_names = list(self.input_names)
+        m.space_ = {v: dict(s) for v, s in self.space_.items()}
+        m.coords_ = dict(self.coords_)
+        m.time_dim_, m.times_, m.parameters_ = self.time_dim_, self.times_, self.parameters_
+        return m
 
     def fit_dataset(self, ds: xr.Dataset) -> "ReducedModel":
         """:meth:`describe` then :meth:`fit` on the ok samples of a generate dataset."""
@@ -500,6 +518,8 @@ class ReducedModel:
         regs = self.regressors_ if self.local else [self.regressor_]
         for c, reg in enumerate(regs):
             parts.append(codec.to_dataset(reg, prefix=f"regressor{c if self.local else ''}__"))
+        if self.calibration_ is not None:
+            parts.append(self.calibration_.to_dataset(self.space_, self.time_dim_))
         ds = xr.merge(parts, combine_attrs="no_conflicts", compat="override", join="outer")
         ds.attrs = {}
         for p in parts:
@@ -557,6 +577,7 @@ class ReducedModel:
         model.times_ = np.asarray(ds[td].values, dtype=float) if td and td in ds.coords else None
         if formulation == "trajectory" and model.times_ is None:
             raise SurroflowError("the model file has the trajectory formulation but no time coordinate")
+        model.calibration_ = Calibration.from_dataset(ds, variables)
         if "parameter" in ds.coords:
             model.parameters_ = xr.Dataset(coords={c: ds[c] for c in ("parameter", "parameter_units",
                                                                       "parameter_low", "parameter_high")
