@@ -48,7 +48,6 @@ OPSET, IR_VERSION = 18, 8
 #: the one input of the graph
 INPUT = "inputs"
 #: largest relative difference (to the field's largest magnitude) the export check accepts: float64
-#: graphs, and MLPs computing in float32
 #: graphs (the exp of the Gaussian and Matern kernels differs from numpy's by an ulp, which the
 #: large, cancelling weights of a kernel interpolant amplify to ~1e-9), and MLPs computing in float32
 CHECK_RTOL = {"float64": 1e-7, "float32": 1e-4}
