@@ -326,7 +326,10 @@ class MLPStepper(_TorchStepper):
     once the curriculum has reached ``rollout_steps``, the held-out ``rollout_steps``-step loss is
     evaluated every ``eval_every`` iterations, training stops after ``patience`` evaluations
     without improvement, and the best weights are restored (``best_iteration_``,
-    ``val_loss_history_``, ``n_iterations_run_``).
+    ``val_loss_history_``, ``n_iterations_run_``).  The unroll length grows from 1 to
+    ``rollout_steps`` over the first ``curriculum`` fraction of the iterations as
+    ``(it / ramp) ** curriculum_power`` (> 1 lingers at short unrolls); ``lr_schedule`` is
+    ``cosine`` (decay to 1% of ``lr``) or ``onecycle`` (warm-up to ``lr``, then decay).
     """
 
     kind = "mlp_stepper"
