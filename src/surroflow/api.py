@@ -165,25 +165,10 @@ class ParametricModel:
             raise SurroflowError(f"model {self.name!r} ({self.kind}) gives no predictive std; "
                                  "kind 'gaussian_process' does")
         X, samples = self.design_matrix(inputs, extrapolate)
-        m = self.reduced_model
-        out = m.predict_fields(X, times, return_std=return_std)
-        fields, stds = out if return_std else (out, {})
-        t = m.times_ if times is None else np.asarray(times, dtype=float)
-        lead = ("sample",) if t is None else ("sample", m.time_dim_ or "time")
-        coords: dict[str, Any] = {"sample": samples if samples is not None else np.arange(X.shape[0]),
-                                  "parameter": self.parameters}
-        if t is not None:
-            coords[lead[1]] = t
-        data: dict[str, Any] = {"design": (("sample", "parameter"), X, {"long_name": "parameters of the query"})}
-        for v, a in fields.items():
-            sp = m.space_[v]
-            dims = (*lead, *sp["dims"])
-            data[v] = (dims, a, dict(sp["attrs"]))
-            if v in stds:
-                data[f"{v}_std"] = (dims, stds[v], {**{k: sp["attrs"][k] for k in ("units",) if k in sp["attrs"]},
-                                                    "long_name": f"predictive std of {v}"})
-            coords.update({d: m.coords_[d] for d in sp["dims"] if d in m.coords_})
-        ds = xr.Dataset(data, coords=coords)
+        ds = self.reduced_model.predict_dataset(X, times, return_std=return_std)
+        ds = ds.assign(design=(("sample", "parameter"), X, {"long_name": "parameters of the query"}))
+        ds = ds.assign_coords(sample=samples if samples is not None else np.arange(X.shape[0]),
+                              parameter=self.parameters)
         ds["parameter_units"] = ("parameter", [self.units[n] for n in self.parameters])
         ds = ds.set_coords("parameter_units")
         ds.attrs.update({"model_name": self.name, "model_kind": self.kind, "basis": self.basis,

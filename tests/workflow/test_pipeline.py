@@ -81,6 +81,23 @@ def test_report_and_figures_exist(tiny_run):
     assert any((tiny_run / "logs" / "generate_batch").iterdir())
 
 
+def test_uq_propagation_runs_with_its_high_fidelity_check(tiny_run):
+    r = tiny_run / "results" / "tiny" / "uq"
+    ds = open_dataset(r / "statistics.nc", stage="propagate_uq")
+    uq = TINY["studies"]["tiny"]["uq"]
+    assert ds["qoi_surrogate"].shape == (uq["n_samples"], len(uq["qoi"]))
+    assert ds["qoi_high_fidelity"].sizes["hf_sample"] == uq["n_hf_check"]
+    assert ds.attrs["model_name"] == uq["surrogate"] and ds.attrs["cost_ratio"] > 0
+    for key in ("surroflow_version", "git_commit", "config_sha256", "created"):
+        assert key in ds.attrs
+    assert ds["u_mean"].dims == ("time", "x") and list(ds["input"].values) == ["nu", "amplitude"]
+    s = pd.read_csv(r / "summary.csv")
+    assert set(s["qoi"]) == set(uq["qoi"]) and set(s["source"]) == {"surrogate", "high_fidelity"}
+    assert s.loc[s["source"] == "surrogate", "mean_agrees"].all()
+    for name in ("qoi_distributions", "sobol_indices"):
+        assert (r / "figures" / f"{name}.png").stat().st_size > 1000
+
+
 def test_forecast_study_runs(tiny_run):
     r = tiny_run / "results" / "l63"
     s = pd.read_csv(r / "evaluation" / "summary.csv")
@@ -132,7 +149,7 @@ def test_configfile_runs_exactly_its_studies(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     out = res.stdout + res.stderr
     assert job_counts(out) == {"make_design": 1, "generate_batch": 3, "collect_batches": 2, "fit_pod": 1,
-                              "train_surrogate": 2, "evaluate_surrogates": 1, "all": 1}
+                              "train_surrogate": 2, "evaluate_surrogates": 1, "propagate_uq": 1, "all": 1}
     for builtin in ("burgers", "lorenz63_forecast", "ks22_forecast", "pulse_local", "plate"):
         assert f"results/{builtin}/" not in out, builtin
     assert "results/tiny/evaluation/summary.csv" in out
@@ -171,6 +188,7 @@ def test_diverged_and_failed_samples_are_flagged_and_excluded(tmp_path):
     study["simulator"]["settings"].update({"nan_above_amplitude": 0.93, "fail_above_amplitude": 0.97})
     study["simulator"]["max_failure_fraction"] = 0.5
     study["surrogates"] = {"linear": {"kind": "linear", "params": {"degree": 2}}}
+    study.pop("uq")
     res = snakemake(tmp_path, cfg)
     assert res.returncode == 0, res.stderr[-4000:]
     r = tmp_path / "results" / "tiny"

@@ -4,6 +4,7 @@
 import contextlib
 import os
 import sys
+import types
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
@@ -33,6 +34,7 @@ PARAMETRIC = PLAN.study_regex("parametric")
 FORECAST = PLAN.study_regex("forecast")
 SIMULATED = PLAN.study_regex(files=False)
 IMPORTED = PLAN.study_regex(files=True)
+UQ = PLAN.uq_regex()
 
 
 wildcard_constraints:
@@ -117,6 +119,21 @@ def get_surrogate_gpus(wildcards):
 
 def get_forecaster_gpus(wildcards):
     return _planned(PLAN.forecaster_gpus, wildcards.study, wildcards.model)
+
+
+def get_uq_model(wildcards):
+    return f"{RESULTS}/{wildcards.study}/train/{_planned(PLAN.uq_surrogate, wildcards.study)}.nc"
+
+
+def get_uq_bases(wildcards):
+    """The bases the propagated surrogate was trained on (global, or its local basis)."""
+    return get_train_bases(types.SimpleNamespace(study=wildcards.study,
+                                                 surrogate=_planned(PLAN.uq_surrogate, wildcards.study)))
+
+
+def get_uq_targets(wildcards):
+    """The uq summary of every study with a uq section that can run here."""
+    return [f"{RESULTS}/{s}/uq/summary.csv" for s in _planned(PLAN.uq_studies)]
 
 
 def get_all_targets(wildcards):
