@@ -273,7 +273,7 @@ def _metrics_dataset(ok: xr.Dataset, models: Sequence[SurrogateModel], variables
     dims = ("surrogate", "variable", "sample")
     note = ("high-fidelity time (hf_seconds): median of test samples run by the evaluate job in one process, "
             "interleaved with the surrogate queries (each surrogate's latency and throughput call after each "
-            f"high-fidelity sample), BLAS/OpenMP held to the job's {int(threads)} thread(s); speed-up = hf_seconds / latency_seconds; hf_seconds_generate: median "
+            f"high-fidelity sample), BLAS/OpenMP held to {int(threads)} thread(s); speed-up = hf_seconds / latency_seconds; hf_seconds_generate: median "
             "wall time of a test sample in the generate jobs, for comparison")
     if hf_reason:
         note += f"; high-fidelity time not measured: {hf_reason}"
