@@ -147,13 +147,7 @@ class AdvectionDiffusion1D(Simulator):
         }
 
     def resolve(self, params: Mapping[str, float]) -> dict[str, float]:
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise SurroflowError(f"simulator {self.name!r} has no parameter {unknown[0]!r}; "
-                                 f"allowed: {sorted(self.defaults)}")
-        p = {**self.defaults, **{k: float(v) for k, v in params.items()}}
-        if not all(math.isfinite(v) for v in p.values()):
-            raise SampleFailure(f"non-finite parameters {p}", "failed")
+        p = self.complete_parameters(params, self.defaults)
         if p["nu"] < 0:
             raise SampleFailure(f"nu must be >= 0, got {p['nu']}", "failed")
         return p

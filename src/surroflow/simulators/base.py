@@ -185,6 +185,18 @@ class Simulator(ABC):
         return out
 
     # -- helpers ----------------------------------------------------------------------
+    def complete_parameters(self, params: Mapping[str, float], defaults: Mapping[str, float]) -> dict[str, float]:
+        """The full parameter set of one sample: ``params`` over ``defaults``, as floats; an
+        unknown name is a :class:`SurroflowError`, a non-finite value a failed sample."""
+        unknown = sorted(set(params) - set(defaults))
+        if unknown:
+            raise SurroflowError(f"simulator {self.name!r} has no parameter {unknown[0]!r}; "
+                                 f"allowed: {sorted(defaults)}")
+        p = {**defaults, **{k: float(v) for k, v in params.items()}}
+        if not all(math.isfinite(v) for v in p.values()):
+            raise SampleFailure(f"non-finite parameters {p}", "failed")
+        return p
+
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters():
             if p.name == name:

@@ -325,11 +325,7 @@ class Burgers1D(Simulator):
 
     def resolve(self, params: Mapping[str, float]) -> dict[str, float]:
         """The full parameter set of one sample: ``params`` over :attr:`defaults`."""
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise SurroflowError(f"simulator {self.name!r} has no parameter {unknown[0]!r}; "
-                                 f"allowed: {sorted(self.defaults)}")
-        p = {**self.defaults, **{k: float(v) for k, v in params.items()}}
+        p = self.complete_parameters(params, self.defaults)
         if not (math.isfinite(p["nu"]) and p["nu"] > 0):
             raise SampleFailure(f"nu must be > 0, got {p['nu']}", "failed")
         if not (math.isfinite(p["amplitude"]) and math.isfinite(p["shift"])):

@@ -24,7 +24,6 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from .. import SurroflowError
 from .base import Coordinate, OutputVariable, Parameter, SampleFailure, Simulator, check_setting, check_unknown_settings
 
 PARAMETERS = ("x1", "x2", "x3")
@@ -80,18 +79,8 @@ class Ishigami(Simulator):
     def attrs(self) -> dict[str, Any]:
         return {"equation": "y = sin x1 + a sin^2 x2 + b x3^4 sin x1", "ishigami_a": self.a, "ishigami_b": self.b}
 
-    def _resolve(self, params: Mapping[str, float]) -> dict[str, float]:
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise SurroflowError(f"simulator {self.name!r} has no parameter {unknown[0]!r}; "
-                                 f"allowed: {sorted(self.defaults)}")
-        p = {**self.defaults, **{k: float(v) for k, v in params.items()}}
-        if not all(math.isfinite(v) for v in p.values()):
-            raise SampleFailure(f"non-finite parameters {p}", "failed")
-        return p
-
     def run_sample(self, params: Mapping[str, float]) -> Mapping[str, np.ndarray]:
-        p = self._resolve(params)
+        p = self.complete_parameters(params, self.defaults)
         return {"y": np.atleast_1d(ishigami(p["x1"], p["x2"], p["x3"], self.a, self.b))}
 
     def run_batch(self, params: Sequence[Mapping[str, float]]) -> list[Mapping[str, np.ndarray] | SampleFailure]:
@@ -100,7 +89,7 @@ class Ishigami(Simulator):
         resolved = []
         for i, prm in enumerate(params):
             try:
-                resolved.append(self._resolve(prm))
+                resolved.append(self.complete_parameters(prm, self.defaults))
                 rows.append(i)
                 out.append({})
             except SampleFailure as exc:
