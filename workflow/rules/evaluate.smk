@@ -36,10 +36,9 @@ rule evaluate_surrogates:
     params:
         section=get_section("evaluate_surrogates"),
         version=SURROFLOW_VERSION,
-    # the job times the solver and the queries on one core (one BLAS thread) and claims a second
-    # one that stays idle, so that no other job's cache and memory traffic moves the timings
-    # (on 2 cores, two runs gave speed-ups 31% apart with a job beside the timings)
-    threads: 2
+    # one core: the solver and the queries are timed on one BLAS thread (an idle second core was
+    # tried: the speed-ups of two runs moved as much, and the run waited for two free cores)
+    threads: 1
     resources:
         mem_mb=4000,
     conda:

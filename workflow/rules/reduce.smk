@@ -13,7 +13,9 @@ rule fit_pod:
         section=get_section("fit_pod"),
         dask=config["dask"],
         version=SURROFLOW_VERSION,
-    threads: 2
+    # one core: a 2-thread job waits for both cores, and on 2 cores it waited behind a long
+    # 1-thread training job with the other core idle (set --set-threads fit_pod=N for large data)
+    threads: 1
     resources:
         mem_mb=4000,
     conda:

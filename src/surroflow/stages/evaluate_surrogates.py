@@ -19,7 +19,7 @@ def _as_list(v: str | list[str]) -> list[str]:
 
 
 #: BLAS/OpenMP threads of the timed solver runs and queries: one, as the generate jobs run the
-#: solver (the rule claims a second core and leaves it idle while timing)
+#: solver
 TIMING_THREADS = 1
 
 
