@@ -226,7 +226,8 @@ def test_train_surrogate_stage_writes_a_self_contained_model(tmp_path):
     pod = POD(rank=4, energy=None).fit(snapshot_matrix(ok_samples(ds), "u"))
     write_dataset(pod.to_dataset(("x",), {"x": ds["x"]}, (25,), stamp({"variable": "u"}, "fit_pod", tmp_path / "u.nc",
                                                                      study="s")), tmp_path / "u.nc")
-    section = {"surrogate": {"r": {"kind": "rbf", "params": {}, "basis": "global", "formulation": "auto"}}}
+    section = {"surrogate": {"r": {"kind": "rbf", "params": {}, "basis": "global", "formulation": "auto",
+                                         "calibration_folds": 0}}}
     ctx = context("train_surrogate", "s", {"surrogate": "r"}, **section)
     train_surrogate.run({"train": str(tmp_path / "train.nc"), "bases": [str(tmp_path / "u.nc")]},
                         {"model": str(tmp_path / "model.nc")}, ctx)
@@ -235,10 +236,13 @@ def test_train_surrogate_stage_writes_a_self_contained_model(tmp_path):
     assert mds.attrs["n_excluded_samples"] == 1 and mds.attrs["n_train_rows"] == 36
     model = ReducedModel.from_dataset(mds)
     assert model.input_names == ["a", "b", "time"]
+    # calibration_folds 0: no band, the reason stored, every sample's score NaN
+    assert "calibration_folds is 0" in mds.attrs["calibration_reason"]
+    assert np.isnan(model.calibration_.quantile()) and mds["calibration_scores"].isnull().all()
     out = model.predict_fields(ds["design"].values[1:3])
     np.testing.assert_allclose(out["u"], pod.project(ds["u"].values[1:3].reshape(8, 25)).reshape(2, 4, 25),
                                atol=1e-8)                     # rbf interpolates its training rows
-    bad = {**section, "surrogate": {"r": {"kind": "rbf", "params": {"smooth": 1}, "basis": "global", "formulation": "auto"}}}
+    bad = {**section, "surrogate": {"r": {**section["surrogate"]["r"], "params": {"smooth": 1}}}}
     with pytest.raises(SurroflowError, match=r"studies\.s\.surrogates\.r\.params: unknown hyperparameter"):
         train_surrogate.run({"train": str(tmp_path / "train.nc"), "bases": [str(tmp_path / "u.nc")]},
                             {"model": str(tmp_path / "bad.nc")}, context("train_surrogate", "s", {"surrogate": "r"},

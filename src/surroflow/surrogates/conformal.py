@@ -127,8 +127,11 @@ class Calibration:
     def to_dataset(self, space: Mapping[str, Mapping[str, Any]], time_dim: str | None) -> xr.Dataset:
         """``calibration_scores(calibration_sample)`` and ``calibration_scale__<var>`` on the
         model's ``([time], space...)`` dimensions; settings in ``calibration_*`` attributes."""
+        # without a calibration (0 folds, one sample, a failed refit) every sample's score is NaN
+        scores = (np.asarray(self.scores, dtype=float) if np.size(self.scores) == np.size(self.samples)
+                  else np.full(np.size(self.samples), np.nan))
         data: dict[str, Any] = {
-            "calibration_scores": (("calibration_sample",), np.asarray(self.scores, dtype=float),
+            "calibration_scores": (("calibration_sample",), scores,
                                    {"long_name": "cross-conformal score of each training sample: max over the "
                                                  "field of |out-of-fold residual| / leave-one-out scale",
                                     "units": "1"})}
@@ -153,6 +156,8 @@ class Calibration:
             return None
         scale = {}
         for v in variables:
+            if f"calibration_scale__{v}" not in ds:     # no calibration was made (see the reason)
+                continue
             s = ds[f"calibration_scale__{v}"].values
             time_dim = str(ds.attrs.get("time_dim", "")) or None
             nt = s.shape[0] if time_dim else 1
