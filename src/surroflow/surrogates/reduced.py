@@ -473,25 +473,37 @@ class ReducedModel:
         out = self.predict(snap.surrogate_inputs(design, t), return_std)
         return (shaped(out[0]), shaped(out[1])) if return_std else shaped(out)
 
+    def field_layout(self, times: Any | None = None) -> dict[str, dict[str, Any]]:
+        """Per predicted variable: its ``dims`` (``([time], space...)``, without ``sample``), the
+        ``coords`` of those dimensions (``times`` default: the training times) and its
+        ``attrs`` (units, long name): the layout of :meth:`predict_dataset`."""
+        t = self.times_ if times is None else np.asarray(times, dtype=float)
+        td = self.time_dim_ or "time"
+        out = {}
+        for v in self.variables:
+            sp = self.space_[v]
+            coords: dict[str, Any] = {d: self.coords_[d] for d in sp["dims"] if d in self.coords_}
+            if t is not None:
+                coords[td] = xr.DataArray(np.asarray(t, dtype=float), dims=(td,))
+            out[v] = {"dims": (*(() if t is None else (td,)), *sp["dims"]), "coords": coords,
+                      "attrs": dict(sp["attrs"])}
+        return out
+
     def predict_dataset(self, design: Any, times: Any | None = None, return_std: bool = False) -> xr.Dataset:
         """:meth:`predict_fields` as a dataset: ``<variable>(sample, [time], space...)`` with the
         units and space coordinates of the training data (and ``<variable>_std`` with
         ``return_std``); attribute ``time_dim`` (``none`` for steady problems)."""
         out = self.predict_fields(design, times, return_std=return_std)
         fields, stds = out if return_std else (out, {})
-        t = self.times_ if times is None else np.asarray(times, dtype=float)
-        td = self.time_dim_ or "time"
-        lead = ("sample",) if t is None else ("sample", td)
-        coords: dict[str, Any] = {} if t is None else {td: (td, np.asarray(t, dtype=float))}
+        coords: dict[str, Any] = {}
         data: dict[str, Any] = {}
-        for v, a in fields.items():
-            sp = self.space_[v]
-            dims = (*lead, *sp["dims"])
-            data[v] = (dims, a, dict(sp["attrs"]))
+        for v, lay in self.field_layout(times).items():
+            dims = ("sample", *lay["dims"])
+            data[v] = (dims, fields[v], lay["attrs"])
             if v in stds:
-                data[f"{v}_std"] = (dims, stds[v], {**{k: sp["attrs"][k] for k in ("units",) if k in sp["attrs"]},
+                data[f"{v}_std"] = (dims, stds[v], {**{k: lay["attrs"][k] for k in ("units",) if k in lay["attrs"]},
                                                     "long_name": f"predictive std of {v}"})
-            coords.update({d: self.coords_[d] for d in sp["dims"] if d in self.coords_})
+            coords.update(lay["coords"])
         return xr.Dataset(data, coords=coords, attrs={"time_dim": self.time_dim_ or "none"})
 
     # ------------------------------------------------------------------ errors

@@ -38,17 +38,11 @@ SOURCES = ("surrogate", "high_fidelity")
 
 # ====================================================================== model predictions
 def field_layout(model: Any) -> dict[str, Any]:
-    """Dims, coords, attrs and weights of each predicted variable of a reduced model."""
-    out = {}
-    td = model.time_dim_ or "time"
-    for v in model.variables:
-        sp = model.space_[v]
-        dims = (*(() if model.times_ is None else (td,)), *sp["dims"])
-        coords = {d: model.coords_[d] for d in sp["dims"] if d in model.coords_}
-        if model.times_ is not None:
-            coords[td] = xr.DataArray(np.asarray(model.times_), dims=(td,))
-        out[v] = {"dims": dims, "coords": coords, "attrs": dict(sp["attrs"]),
-                  "weights": np.asarray(model.bases[v].weights_, dtype=float).reshape(sp["shape"])}
+    """:meth:`~surroflow.surrogates.reduced.ReducedModel.field_layout` of each predicted
+    variable, with its inner-product ``weights`` on the space dimensions."""
+    out = model.field_layout()
+    for v, lay in out.items():
+        lay["weights"] = np.asarray(model.bases[v].weights_, dtype=float).reshape(model.space_[v]["shape"])
     return out
 
 
