@@ -214,8 +214,8 @@ def _prefixed(study: str, exc: Exception) -> str:
 def _check_design_size(study: str, design: Mapping[str, Any]) -> list[str]:
     """At most :data:`MAX_BATCHES` generation jobs per split (the schema bounds the counts)."""
     out = []
-    for split in ("train", "test"):
-        n, size = int(design[f"n_{split}"]), int(design["batch_size"])
+    for split in ("train", "test", "calibration"):
+        n, size = int(design.get(f"n_{split}", 0)), int(design["batch_size"])
         jobs = -(-n // size)
         if jobs > MAX_BATCHES:
             out.append(f"studies.{study}.design.n_{split}: {n} samples in batches of {size} make {jobs} "
@@ -234,6 +234,9 @@ def check_study(study: str, sc: Mapping[str, Any], notes: list[str], import_modu
     from .surrogates.registry import estimator_param_problems
 
     problems: list[str] = _check_design_size(study, sc["design"])
+    if sc["task"] == "forecast" and sc["design"].get("n_calibration", 0):
+        problems.append(f"studies.{study}.design.n_calibration: a forecast study has no conformal band to "
+                        "calibrate; remove the key (or set it to 0)")
     problems += _check_estimators(study, sc, estimator_param_problems)
     name = sc["simulator"]["name"]
     if name.startswith("python:") and not import_modules:

@@ -4,6 +4,12 @@ A design is the Dataset ``design(sample, parameter)`` with the parameter names a
 and ``units``/bounds as attributes.  Train and test designs are either drawn separately (two
 independent seeded designs: the test design never shares a point with the training one by
 construction) or one design split by sample with a seeded permutation, never by time step.
+
+An optional third split, ``calibration`` (``design.n_calibration`` samples, 0 by default), is
+drawn like the test design (its method, its own seed stream; or the third part of the
+permutation) but belongs to the training budget: the conformal band is calibrated on it
+(:func:`surroflow.surrogates.conformal.split_conformal`), and it never enters a basis or a
+regressor.  With 0 samples its design is empty and nothing runs it.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import xarray as xr
 
 from . import SurroflowError
 from .simulators.base import Parameter
+from .snapshots import SPLITS   # also the order of the joint permutation of split: random
 
 METHODS = ("sobol", "lhs", "grid", "random")
 
@@ -101,8 +108,15 @@ def resolve_parameters(declared: Sequence[Parameter], ranges: Mapping[str, Seque
     return out
 
 
+#: offset between the seed streams of the separate splits (a prime: train seed, test seed +
+#: offset, calibration seed + 2 offset never coincide by design)
+SEED_STREAM = 104729
+
+
 def make_design(params: Sequence[Parameter], method: str, n: int, seed: int,
                 split: str = "train") -> xr.Dataset:
+    if n == 0:      # an empty split (no calibration design): nothing is drawn
+        return _to_dataset(np.zeros((0, len(params))), params, split, method, seed)
     unit = unit_design(method, n, len(params), seed)
     values = scale(unit, params)
     return _to_dataset(values, params, split, method, seed)
@@ -128,26 +142,29 @@ def _to_dataset(values: np.ndarray, params: Sequence[Parameter], split: str, met
 
 
 def train_test_designs(params: Sequence[Parameter], cfg: Mapping[str, Any]) -> dict[str, xr.Dataset]:
-    """Train and test designs from a study's validated ``design`` section (schema defaults filled)."""
+    """Train, test and calibration designs from a study's validated ``design`` section (schema
+    defaults filled); the calibration design is empty when ``n_calibration`` is 0."""
     missing = [k for k in ("method", "test_method", "n_train", "n_test", "seed", "split") if k not in cfg]
     if missing:
         raise SurroflowError(f"design: keys {missing} missing; pass the validated design section "
                              "(surroflow.config fills the schema defaults)")
     method = cfg["method"]
     seed = int(cfg["seed"])
-    n_train, n_test = int(cfg["n_train"]), int(cfg["n_test"])
+    n = {"train": int(cfg["n_train"]), "test": int(cfg["n_test"]), "calibration": int(cfg.get("n_calibration", 0))}
     if cfg["split"] == "separate":
         test_method = cfg["test_method"] or ("random" if method == "grid" else method)
-        return {
-            "train": make_design(params, method, n_train, seed, "train"),
-            # a different seed stream for the test design, so the two never coincide by design
-            "test": make_design(params, test_method, n_test, seed + 104729, "test"),
-        }
-    full = make_design(params, method, n_train + n_test, seed, "all")
-    perm = np.random.default_rng(seed).permutation(n_train + n_test)
+        # a seed stream per split, so no two coincide by design; calibration drawn like the test
+        return {split: make_design(params, method if split == "train" else test_method, n[split],
+                                   seed + k * SEED_STREAM, split) for k, split in enumerate(SPLITS)}
+    total = sum(n.values())
+    full = make_design(params, method, total, seed, "all")
+    perm = np.random.default_rng(seed).permutation(total)
     values = full["design"].values
     out = {}
-    for split, idx in (("train", np.sort(perm[:n_train])), ("test", np.sort(perm[n_train:]))):
+    start = 0
+    for split in SPLITS:
+        idx = np.sort(perm[start:start + n[split]])
+        start += n[split]
         out[split] = _to_dataset(values[idx], params, split, method, seed)
         out[split]["source_index"] = ("sample", idx, {"long_name": "index in the joint design"})
     return out

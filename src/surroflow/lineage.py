@@ -187,7 +187,7 @@ class Expect:
     """What one input role of a stage must be.
 
     ``stages``: the rules that may have made it; ``split``: ``"train"``, ``"test"``,
-    ``"{split}"`` (the job's ``split`` wildcard) or ``None`` (any / none);
+    ``"calibration"``, ``"{split}"`` (the job's ``split`` wildcard) or ``None`` (any / none);
     ``model``: the file is a trained model, whose ``model_name`` must be its file's stem and
     whose ``model_kind`` must be the configured one.
     """

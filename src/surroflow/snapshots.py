@@ -36,6 +36,9 @@ import xarray as xr
 from . import SurroflowError
 from .io import ENGINE, STATUS_FLAGS, STATUS_OK, open_dataset
 
+#: the splits of a study's generate data (``<split>.nc``): the surrogates are fitted on ``train``,
+#: their conformal bands calibrated on ``calibration`` (optional), and they are judged on ``test``
+SPLITS = ("train", "test", "calibration")
 #: names of the per-sample bookkeeping variables of a generate dataset (never model outputs)
 BOOKKEEPING = ("design", "status", "status_reason", "wall_time")
 #: data variables that hold inner-product weights of the spatial points (first match wins)
@@ -368,7 +371,7 @@ def resolve_weights(ds: xr.Dataset, variable: str, weights: str | np.ndarray | N
     return w
 
 
-__all__ = ["BOOKKEEPING", "WEIGHT_VARIABLES", "WEIGHT_KINDS", "SnapshotLayout", "ok_mask", "ok_samples",
+__all__ = ["SPLITS", "BOOKKEEPING", "WEIGHT_VARIABLES", "WEIGHT_KINDS", "SnapshotLayout", "ok_mask", "ok_samples",
            "n_flagged", "status_counts", "no_ok_samples_message", "require_ok_samples", "time_dim_of", "space_dims_of", "output_variables",
            "snapshot_layout", "snapshot_matrix", "open_lazy", "snapshot_dask", "snapshot_groups",
            "fields_from_rows", "surrogate_inputs", "snapshot_times", "input_names", "snapshot_inputs",

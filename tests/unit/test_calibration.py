@@ -1,6 +1,6 @@
-"""Cross-conformal field bands (surrogates.conformal) and their check on test data
-(evaluation.calibration): quantile arithmetic, coverage near the nominal level, the GP's own
-pointwise coverage, the model-file round trip, and no test data in the calibration."""
+"""Conformal field bands (surrogates.conformal: split- and cross-conformal) and their check on
+test data (evaluation.calibration): quantile arithmetic, coverage near the nominal level, the
+GP's own pointwise coverage, the model-file round trip, and no test data in the calibration."""
 from __future__ import annotations
 
 import math
@@ -17,7 +17,7 @@ from surroflow.reduction.pod import POD
 from surroflow.stages import EXPECTED_INPUTS
 from surroflow.surrogates import make_surrogate
 from surroflow.surrogates.conformal import (Calibration, conformal_quantile, cross_conformal, field_scores,
-                                            min_samples, scale_and_scores)
+                                            min_samples, scale_and_scores, split_conformal)
 from surroflow.surrogates.reduced import ReducedModel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,6 +127,58 @@ def test_cross_conformal_coverage_near_nominal_on_new_samples(linear_model):
     assert math.isnan(res.summary()["gp_coverage_95_pointwise"])   # no std: GP columns NaN
 
 
+def _new_samples(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    P = rng.uniform(0, 1, (n, 2))
+    return P, fields(P, rng)
+
+
+def test_split_conformal_coverage_is_nominal_on_new_samples():
+    """A model fitted on 30 samples, calibrated on 150 new ones (no refit), covers close to the
+    nominal fraction of 2,000 further samples.  Averaged over 20 calibration sets: one set alone scatters by ~sqrt(p (1 - p) / 150), 0.03 at
+    0.8, the mean by ~0.007, the fixed test set adds ~0.009."""
+    model, *_ = fitted("linear", 30)
+    P, Ut = _new_samples(2000, 99)
+    pred = model.predict_fields(P)
+    levels = (0.8, 0.9, 0.95)
+    cov = np.zeros(len(levels))
+    for k in range(20):
+        Pc, Uc = _new_samples(150, 100 + k)
+        model.calibration_ = split_conformal(model, rows(Pc), {"u": Uc}, np.repeat(np.arange(150), TIMES.size),
+                                             generation_seconds=3.0)
+        assert model.calibration_.method == "split_conformal" and model.calibration_.n == 150
+        res = evaluate_uncertainty(model, P, TIMES, {"u": Ut}, pred)
+        cov += [dict(zip(LEVELS, res.conformal_coverage))[p] for p in levels]
+    cov /= 20
+    np.testing.assert_allclose(cov, levels, atol=0.03)
+    assert res.summary()["calibration_method"] == "split_conformal" and res.summary()["n_calibration"] == 150
+    # the band's cost includes its high-fidelity runs
+    assert res.summary()["calibration_seconds"] == pytest.approx(3.0 + model.calibration_.seconds)
+
+
+def test_split_conformal_never_refits_and_scores_the_deployed_model():
+    model, X, U, g = fitted("linear", 30)
+    before = model.predict(X)["u"].copy()
+
+    def refuse(*a, **k):
+        raise AssertionError("split-conformal calibration refitted the model")
+    model.fit = refuse
+    model.with_bases = refuse
+    Pc, Uc = _new_samples(40, 5)
+    cal = split_conformal(model, rows(Pc), {"u": Uc}, np.repeat(np.arange(40), TIMES.size), samples=np.arange(40) + 7)
+    np.testing.assert_array_equal(model.predict(X)["u"], before)
+    # its scores are the leave-one-out scores of the deployed model's residuals, by hand
+    r = {"u": (Uc - model.predict(rows(Pc))["u"]).reshape(40, TIMES.size, -1)}
+    scale, scores = scale_and_scores(r, {"u": model.bases["u"].weights_})
+    np.testing.assert_array_equal(cal.scores, scores)
+    np.testing.assert_array_equal(cal.scale["u"], scale["u"])
+    assert list(cal.samples) == list(range(7, 47)) and cal.n_folds == 0
+    one = split_conformal(model, rows(Pc[:1]), {"u": Uc[:TIMES.size]}, np.zeros(TIMES.size, int))
+    assert "1 calibration sample" in one.why_not()
+    with pytest.raises(Exception, match="times"):
+        split_conformal(model, rows(Pc)[:-2], {"u": Uc[:-2]}, np.repeat(np.arange(40), TIMES.size)[:-2])
+
+
 def test_folds_refit_the_bases_at_the_same_rank(linear_model, monkeypatch):
     from surroflow.surrogates import conformal
     seen = []
@@ -184,7 +236,18 @@ def test_model_file_round_trip_keeps_scale_and_scores(linear_model, tmp_path):
     np.testing.assert_array_equal(b.scale["u"], a.scale["u"])
     np.testing.assert_array_equal(b.scores, a.scores)
     assert b.quantile(0.95) == a.quantile(0.95) == pytest.approx(float(ds.attrs["calibration_quantile"]))
-    assert b.n_folds == 6 and b.seconds == pytest.approx(a.seconds)
+    assert b.n_folds == 6 and b.seconds == pytest.approx(a.seconds) and b.method == "cross_conformal"
+    # a split-conformal band keeps its method and the cost of its high-fidelity runs
+    model, X, U, g = fitted("linear", 20)
+    Pc, Uc = _new_samples(25, 3)
+    model.calibration_ = split_conformal(model, rows(Pc), {"u": Uc}, np.repeat(np.arange(25), TIMES.size),
+                                         generation_seconds=12.5)
+    write_dataset(model.to_dataset({"stage": "train_surrogate"}), tmp_path / "s.nc")
+    ds_s = open_dataset(tmp_path / "s.nc")
+    assert ds_s.attrs["calibration"] == "split_conformal"
+    back_s = ReducedModel.from_dataset(ds_s).calibration_
+    assert back_s.method == "split_conformal" and back_s.generation_seconds == 12.5 and back_s.n == 25
+    np.testing.assert_array_equal(back_s.scores, model.calibration_.scores)
     # a model file without calibration loads with none
     linear_model_copy = ReducedModel.from_dataset(ds)
     linear_model_copy.calibration_ = None
@@ -192,9 +255,10 @@ def test_model_file_round_trip_keeps_scale_and_scores(linear_model, tmp_path):
 
 
 def test_no_test_data_reach_the_calibration(monkeypatch):
-    """train_surrogate has no test input (lineage and the rule), and the calibration reads no file:
-    it sees only the training rows it is given."""
-    assert set(EXPECTED_INPUTS["train_surrogate"]) == {"train", "bases"}
+    """train_surrogate has no test input (lineage and the rule: its calibration input must be the
+    calibration split), and the calibration reads no file: it sees only the rows it is given."""
+    expected = EXPECTED_INPUTS["train_surrogate"]
+    assert set(expected) == {"train", "bases", "calibration"} and expected["calibration"].split == "calibration"
     rule = (ROOT / "workflow" / "rules" / "train.smk").read_text()
     block = re.search(r"rule train_surrogate:(.*?)\nrule ", rule, re.S).group(1)
     assert "test" not in block.split("output:")[0]

@@ -99,6 +99,14 @@ CASES = {
     "too_many_batches": (parametric(design={"n_train": 200000, "batch_size": 16}),
                          f"studies.s.design.n_train: 200000 samples in batches of 16 make 12500 generation jobs, "
                          f"more than {MAX_BATCHES}; set studies.s.design.batch_size >= 20"),
+    "too_many_calibration_batches": (parametric(design={"n_calibration": 200000, "batch_size": 16}),
+                                     "studies.s.design.n_calibration: 200000 samples in batches of 16 make 12500 "
+                                     "generation jobs"),
+    "negative_n_calibration": (parametric(design={"n_calibration": -1}),
+                               "studies.s.design.n_calibration: -1 violates minimum 0"),
+    # a forecast study has no conformal band: a calibration design would be runs spent for nothing
+    "forecast_n_calibration": (forecast(design={"n_calibration": 8}),
+                               "studies.f.design.n_calibration: a forecast study has no conformal band to calibrate"),
     # simulator settings the run used to reject (or convert silently) after validate said "valid"
     "lorenz63_string_dt": (forecast(simulator={"settings": {"dt": "0.01"}}),
                            "studies.f.simulator.settings.dt: expected a finite number > 0, got '0.01'"),

@@ -61,3 +61,34 @@ def test_separate_designs_never_share_a_point_and_missing_keys_are_named():
     assert d["train"].attrs["split"] == "train" and d["test"].attrs["split"] == "test"
     with pytest.raises(SurroflowError, match=r"design: keys \['method', 'test_method', 'seed', 'split'\] missing"):
         train_test_designs(P, {"n_train": 4, "n_test": 2})
+
+
+def test_calibration_split_is_drawn_like_the_test_design_from_its_own_stream():
+    plain = train_test_designs(P, section(n_train=16, n_test=8, seed=1))
+    d = train_test_designs(P, section(n_train=16, n_test=8, n_calibration=32, seed=1, test_method="random"))
+    cal = d["calibration"]
+    assert cal.sizes["sample"] == 32 and cal.attrs["split"] == "calibration"
+    assert cal.attrs["design_method"] == "random" and d["train"].attrs["design_method"] == "sobol"
+    seeds = {d[s].attrs["design_seed"] for s in ("train", "test", "calibration")}
+    assert len(seeds) == 3                                        # three seed streams
+    # the training design is the one drawn without a calibration split: nothing else moves
+    np.testing.assert_array_equal(d["train"]["design"].values, plain["train"]["design"].values)
+    others = np.concatenate([d["train"]["design"].values, d["test"]["design"].values])
+    assert not any(np.allclose(c, o) for c in cal["design"].values for o in others)
+    v = cal["design"].values
+    assert np.all((v[:, 0] >= 0.01) & (v[:, 0] <= 0.1)) and np.all((v[:, 1] >= 0.5) & (v[:, 1] <= 1.5))
+    # without n_calibration the calibration design is empty and everything else is unchanged
+    assert plain["calibration"].sizes["sample"] == 0
+    np.testing.assert_array_equal(d["test"]["design"].values,
+                                  train_test_designs(P, section(n_train=16, n_test=8, seed=1,
+                                                                test_method="random"))["test"]["design"].values)
+
+
+def test_random_split_with_calibration_is_a_three_way_partition():
+    d = train_test_designs(P, section(method="lhs", n_train=12, n_test=4, n_calibration=5, split="random"))
+    parts = [d[s]["source_index"].values for s in ("train", "test", "calibration")]
+    assert [p.size for p in parts] == [12, 4, 5]
+    assert sorted(np.concatenate(parts)) == list(range(21))
+    # the first two parts are where they were without the calibration part (same permutation prefix)
+    perm = np.random.default_rng(0).permutation(21)
+    assert set(parts[0]) == set(perm[:12]) and set(parts[2]) == set(perm[16:])

@@ -140,6 +140,13 @@ def test_without_split_column_a_seeded_split_by_sample(tmp_path):
     assert rows_tr == set(perm[:6] + 2) and rows_te == set(perm[6:9] + 2)
     again = files_split_dataset(settings(table), design, "train")
     xr.testing.assert_identical(train, again)                             # reproducible
+    # a calibration split takes the next rows of the same permutation, leaving train and test be
+    with_cal = {**design, "n_calibration": 1}
+    cal = files_split_dataset(settings(table), with_cal, "calibration")
+    assert set(cal["table_line"].values) == set(perm[9:10] + 2)
+    assert set(files_split_dataset(settings(table), with_cal, "test")["table_line"].values) == rows_te
+    with pytest.raises(SurroflowError, match=r"n_train \+ design.n_test \+ design.n_calibration = 11 exceeds"):
+        FilesSource(**settings(table)).check({**design, "n_calibration": 2})
     other = files_split_dataset(settings(table), {**design, "seed": 5}, "train")
     assert set(other["table_line"].values) != rows_tr                     # the seed matters
     # each sample keeps its whole field: the split is by row, never by time or node

@@ -50,10 +50,19 @@ def test_artifacts_have_named_dimensions_and_provenance(tiny_run):
     basis = open_dataset(r / "reduce" / "u.nc", stage="fit_pod")
     assert basis["modes"].dims == ("mode", "x")
     assert open_dataset(r / "train" / "rbf.nc", stage="train_surrogate").attrs["model_name"] == "rbf"
-    # the train/test designs do not share samples
+    # the train, test and calibration designs do not share samples
     test = open_dataset(r / "generate" / "test.nc")
-    d_tr, d_te = train["design"].values, test["design"].values
-    assert min(np.min(np.abs(d_tr - row).sum(axis=1)) for row in d_te) > 0
+    cal = open_dataset(r / "generate" / "calibration.nc", stage="collect_batches")
+    assert cal.attrs["split"] == "calibration" and cal.sizes["sample"] == TINY["studies"]["tiny"]["design"]["n_calibration"]
+    d_tr, d_te, d_cal = train["design"].values, test["design"].values, cal["design"].values
+    for a, b in ((d_tr, d_te), (d_tr, d_cal), (d_te, d_cal)):
+        assert min(np.min(np.abs(a - row).sum(axis=1)) for row in b) > 0
+    # every model is calibrated split-conformally on the calibration split, which it was not trained on
+    model = open_dataset(r / "train" / "rbf.nc", stage="train_surrogate")
+    assert model.attrs["calibration"] == "split_conformal"
+    assert model["calibration_sample"].size == cal.sizes["sample"]
+    roles = __import__("json").loads(model.attrs["lineage"])["inputs"]
+    assert [i["split"] for i in roles["calibration"]] == ["calibration"] and "test" not in roles
 
 
 def test_summary_errors_and_speedup(tiny_run):
@@ -70,6 +79,8 @@ def test_summary_errors_and_speedup(tiny_run):
              + m["regression_error"].values ** 2)
     np.testing.assert_allclose(tot, parts, rtol=1e-6)
     assert (s["speedup"] > 0).all() and (s["offline_seconds"] > 0).all()
+    assert (s["calibration_method"] == "split_conformal").all() and (s["n_calibration"] == 20).all()
+    assert s["coverage_95"].between(0, 1).all() and (s["calibration_seconds"] > 0).all()
 
 
 def test_report_and_figures_exist(tiny_run):
@@ -148,7 +159,8 @@ def test_configfile_runs_exactly_its_studies(tmp_path):
     res = snakemake(tmp_path, ROOT / "tests" / "config" / "tiny.yaml", "-n", cores=1)
     assert res.returncode == 0, res.stderr[-3000:]
     out = res.stdout + res.stderr
-    assert job_counts(out) == {"make_design": 1, "generate_batch": 3, "collect_batches": 2, "fit_pod": 1,
+    # batches of 8: 16 train (2), 4 test (1), 20 calibration (3)
+    assert job_counts(out) == {"make_design": 1, "generate_batch": 6, "collect_batches": 3, "fit_pod": 1,
                               "train_surrogate": 2, "evaluate_surrogates": 1, "propagate_uq": 1, "all": 1}
     for builtin in ("burgers", "lorenz63_forecast", "ks22_forecast", "pulse_local", "plate"):
         assert f"results/{builtin}/" not in out, builtin

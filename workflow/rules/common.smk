@@ -39,7 +39,7 @@ UQ = PLAN.uq_regex()
 
 wildcard_constraints:
     study=r"[A-Za-z0-9_-]+",
-    split=r"train|test",
+    split=r"train|test|calibration",
     batch=r"\d\d\d\d+",
     surrogate=r"[A-Za-z0-9_-]+",
     model=r"[A-Za-z0-9_-]+",
@@ -85,6 +85,14 @@ def get_generate_threads(wildcards):
 def get_basis_files(wildcards):
     return [f"{RESULTS}/{wildcards.study}/reduce/{v}.nc"
             for v in _planned(PLAN.variables, wildcards.study)]
+
+
+def get_calibration_data(wildcards):
+    """The calibration split's generate data, when the study has one (else the surrogates are
+    calibrated cross-conformally on their training samples)."""
+    if "calibration" in _planned(PLAN.splits, wildcards.study):
+        return [f"{RESULTS}/{wildcards.study}/generate/calibration.nc"]
+    return []
 
 
 def get_train_bases(wildcards):
@@ -176,7 +184,7 @@ def start_run_cluster():
         return
     todo = [s for s in PLAN.studies() if PLAN.study(s)["simulator"]["name"] != "files"
             and PLAN.per_sample_tasks(s)
-            and any(not os.path.exists(f) for split in ("train", "test")
+            and any(not os.path.exists(f) for split in _planned(PLAN.splits, s)
                     for f in batch_files(s, split))]
     if not todo:
         return

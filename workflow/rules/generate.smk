@@ -6,6 +6,7 @@ rule make_design:
     output:
         train=f"{RESULTS}/{{study}}/design/train.nc",
         test=f"{RESULTS}/{{study}}/design/test.nc",
+        calibration=f"{RESULTS}/{{study}}/design/calibration.nc",
     wildcard_constraints:
         study=SIMULATED,
     params:

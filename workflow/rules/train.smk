@@ -6,6 +6,7 @@ rule train_surrogate:
     input:
         train=f"{RESULTS}/{{study}}/generate/train.nc",
         bases=get_train_bases,
+        calibration=get_calibration_data,
     output:
         model=f"{RESULTS}/{{study}}/train/{{surrogate}}.nc",
     wildcard_constraints:

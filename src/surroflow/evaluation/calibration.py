@@ -2,11 +2,14 @@
 
 Two kinds of uncertainty are checked, per surrogate:
 
-* the **cross-conformal band** every model file carries (calibrated on the training design by
-  ``train_surrogate``, :mod:`surroflow.surrogates.conformal`; the test design never enters it):
+* the **conformal band** every model file carries (calibrated by ``train_surrogate``,
+  :mod:`surroflow.surrogates.conformal`: split-conformal on the study's calibration design, or
+  cross-conformal on the training design without one; the test design never enters it):
   test sample ``i`` is covered at level ``p`` when its whole true output (every variable, point
   and time) lies in ``u_hat +- q(p) s``, i.e. when its score ``max |u - u_hat| / s`` is at most
-  the conformal quantile ``q(p)`` of the stored training scores.  ``coverage_95`` is the fraction
+  the conformal quantile ``q(p)`` of the stored calibration scores.  ``calibration_method``
+  and ``n_calibration`` say which band it is; ``calibration_seconds`` is its cost (compute, plus
+  the high-fidelity runs of a calibration design).  ``coverage_95`` is the fraction
   of covered ok test samples at ``p = 0.95``; ``interval_width_mean`` the mean over test samples
   of the band's relative width ``2 q ||s||_W / ||u_hat||_W`` (weighted norm of the bases, summed
   over times) of the model's first variable (``interval_width_mean_<var>`` for the others);
@@ -64,6 +67,7 @@ class UncertaintyResult:
     quantiles: np.ndarray = field(default_factory=lambda: np.full(len(LEVELS), np.nan))
     calibration_seconds: float = math.nan
     n_calibration: int = 0
+    calibration_method: str = ""
     conformal_reason: str = ""
     #: Gaussian process: per test sample the fraction of points inside +-z(level) std, per level
     gp_pointwise: np.ndarray | None = None      # (n_test, n_levels)
@@ -98,6 +102,8 @@ class UncertaintyResult:
             "gp_coverage_95_pointwise": self._at(self.gp_coverage),
             "gp_std_error_ratio": float(np.median(self.gp_ratio)) if self.gp_ratio is not None else math.nan,
             "calibration_seconds": self.calibration_seconds,
+            "calibration_method": self.calibration_method,
+            "n_calibration": self.n_calibration,
             "gp_coverage_95_pointwise_in_basis": (float(np.mean(self.gp_in_basis)) if self.gp_in_basis is not None
                                                   else math.nan),
         }
@@ -125,7 +131,9 @@ def evaluate_uncertainty(model: Any, design: np.ndarray, times: np.ndarray | Non
     if cal is None:
         res.conformal_reason = "the model file has no calibration (trained before it existed: rerun train_surrogate)"
     else:
-        res.calibration_seconds, res.n_calibration = cal.seconds, cal.n
+        # a calibration design's high-fidelity runs are part of the band's cost
+        res.calibration_seconds = cal.seconds + (cal.generation_seconds if cal.method == "split_conformal" else 0.0)
+        res.n_calibration, res.calibration_method = cal.n, cal.method
         same_times = (times is None and model.times_ is None) or (
             times is not None and model.times_ is not None and np.array_equal(np.asarray(times, dtype=float),
                                                                                 np.asarray(model.times_, dtype=float)))
@@ -153,8 +161,9 @@ def evaluate_uncertainty(model: Any, design: np.ndarray, times: np.ndarray | Non
         v0 = variables[0]
         res.gp_ratio = _wnorm(s[v0], w[v0]) / np.maximum(_wnorm(r[v0], w[v0]), np.finfo(float).tiny)
     s95 = res.summary()
-    logger.info("%s: conformal band (K=%s, n=%d): q95 %.4g, coverage %.3f, relative width %.3g; GP pointwise "
-                "coverage %.3f (%.3f against the truth projected on the basis), std/error %.3g", where, None if cal is None else cal.n_folds, res.n_calibration,
+    logger.info("%s: conformal band (%s, K=%s, n=%d): q95 %.4g, coverage %.3f, relative width %.3g; GP pointwise "
+                "coverage %.3f (%.3f against the truth projected on the basis), std/error %.3g", where,
+                res.calibration_method or "none", None if cal is None else cal.n_folds, res.n_calibration,
                 res._at(res.quantiles), s95["coverage_95"], s95["interval_width_mean"],
                 s95["gp_coverage_95_pointwise"], s95["gp_coverage_95_pointwise_in_basis"], s95["gp_std_error_ratio"])
     return res

@@ -14,7 +14,7 @@ Flagged test samples are excluded and counted (``n_test_flagged``; flagged train
 ``n_train_flagged``).
 
 Uncertainty (:mod:`surroflow.evaluation.calibration`): the coverage and width of each model's
-cross-conformal band, calibrated on the training design by ``train_surrogate``, on the test
+conformal band, calibrated by ``train_surrogate`` (never on the test design), on the test
 samples (``coverage_95``, ``interval_width_mean``), and for Gaussian-process models the
 pointwise coverage of their own nominal 95 % intervals (``gp_coverage_95_pointwise``) and the
 ratio of their predicted std to the true error (``gp_std_error_ratio``).
@@ -47,7 +47,8 @@ SUMMARY_COLUMNS = ["surrogate", "kind", "basis", "online_modes", "rel_l2_mean", 
                    "hf_seconds_generate", "offline_seconds", "generation_seconds", "reduction_seconds",
                    "fit_seconds", "break_even_queries", "n_test", "n_test_flagged", "n_train_flagged",
                    "coverage_95", "interval_width_mean", "gp_coverage_95_pointwise", "gp_std_error_ratio",
-                   "calibration_seconds", "gp_coverage_95_pointwise_in_basis"]
+                   "calibration_seconds", "gp_coverage_95_pointwise_in_basis", "calibration_method",
+                   "n_calibration"]
 #: samples whose one-sample query is timed (the median is reported)
 TIMED_SAMPLES = 4
 

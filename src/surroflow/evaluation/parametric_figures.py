@@ -47,7 +47,8 @@ def plot_calibration(results: Mapping[str, Any], png: str | Path) -> None:
         cov = np.asarray(res.conformal_coverage)
         n_test = max(n_test, int(res.scores.size))
         if np.any(np.isfinite(cov)):
-            ax.plot(lv, cov, "-o", color=col[name], label=f"{name}: conformal band (n_cal={res.n_calibration})")
+            ax.plot(lv, cov, "-o", color=col[name], label=f"{name}: {res.calibration_method.replace('_', '-') or 'conformal'} band "
+                                                          f"(n_cal={res.n_calibration})")
         gp = np.asarray(res.gp_coverage)
         if np.any(np.isfinite(gp)):
             ax.plot(lv, gp, "--s", color=col[name], label=f"{name}: own GP intervals, pointwise")

@@ -23,13 +23,16 @@ Each result file is anything meshio reads (VTU, VTK, XDMF, Gmsh, MED, ...) with 
 coordinates and connectivity) and hold every requested variable with the same shape; errors
 name the offending file and table line.
 
-Which rows form the ``train`` and ``test`` splits (``design.n_train``/``n_test`` are honoured):
+Which rows form the ``train``, ``test`` and (optional) ``calibration`` splits
+(``design.n_train``/``n_test``/``n_calibration`` are honoured):
 
-* with a ``split`` column: the first ``n_train`` rows marked ``train`` and the first ``n_test``
-  rows marked ``test``, in table order (fewer rows than asked is an error);
+* with a ``split`` column: the first ``n_train`` rows marked ``train``, the first ``n_test``
+  rows marked ``test`` and the first ``n_calibration`` marked ``calibration``, in table order
+  (fewer rows than asked is an error);
 * without one: a split by sample (table row) with the seeded permutation
   ``numpy.random.default_rng(design.seed).permutation(n_rows)``: its first ``n_train`` rows
-  train, the next ``n_test`` test (``n_train + n_test`` may not exceed the rows).
+  train, the next ``n_test`` test, the next ``n_calibration`` calibration (together they may not
+  exceed the rows).
 
 :func:`files_split_dataset` builds the generate dataset of one split: ``design(sample,
 parameter)``, each variable ``name(sample, node[, component])``, ``status(sample)`` (all ok),
@@ -53,11 +56,11 @@ from .. import SurroflowError
 from ..io import status_attrs
 from ..mesh import Mesh, mesh_variables
 from ..readers import read_mesh_file
+from ..snapshots import SPLITS
 from .base import (Coordinate, OutputVariable, Parameter, SampleFailure, Simulator, check_setting,
                    setting_error)
 
 RESERVED_COLUMNS = ("file", "split")
-SPLITS = ("train", "test")
 COMPONENT_NAMES = "xyz"
 SETTINGS = ("table", "parameters", "variables", "units", "coordinate_units", "parameter_units")
 REQUIRED = ("table", "parameters", "variables")
@@ -155,25 +158,25 @@ def read_table(table_csv: str | os.PathLike[str], parameters: Sequence[str], *,
 
 
 def split_rows(table: Table, design: Mapping[str, Any], split: str) -> np.ndarray:
-    """Row indices of ``split`` (see the module docstring), honouring ``n_train``/``n_test``/``seed``."""
+    """Row indices of ``split`` (see the module docstring), honouring ``n_train``/``n_test``/
+    ``n_calibration``/``seed``."""
     if split not in SPLITS:
         raise SurroflowError(f"split={split!r} is not allowed; allowed: {list(SPLITS)}")
-    n_train, n_test = int(design["n_train"]), int(design["n_test"])
-    want = n_train if split == "train" else n_test
+    n = {s: int(design.get(f"n_{s}", 0)) for s in SPLITS}
     if table.splits is not None:
-        for s, n in (("train", n_train), ("test", n_test)):
+        for s in SPLITS:
             have = sum(1 for v in table.splits if v == s)
-            if n > have:
-                raise SurroflowError(f"design.n_{s}={n}, but {table.path} has only {have} rows with "
+            if n[s] > have:
+                raise SurroflowError(f"design.n_{s}={n[s]}, but {table.path} has only {have} rows with "
                                      f"split {s!r}")
         rows = [i for i, v in enumerate(table.splits) if v == split]
-        return np.asarray(rows[:want], dtype=int)
-    if n_train + n_test > table.n_rows:
-        raise SurroflowError(f"design.n_train + design.n_test = {n_train + n_test} exceeds the "
-                             f"{table.n_rows} rows of {table.path}")
+        return np.asarray(rows[:n[split]], dtype=int)
+    if sum(n.values()) > table.n_rows:
+        keys = " + ".join(f"design.n_{s}" for s in SPLITS if n[s])
+        raise SurroflowError(f"{keys} = {sum(n.values())} exceeds the {table.n_rows} rows of {table.path}")
     perm = np.random.default_rng(int(design["seed"])).permutation(table.n_rows)
-    idx = perm[:n_train] if split == "train" else perm[n_train:n_train + n_test]
-    return np.sort(idx)
+    start = sum(n[s] for s in SPLITS[:SPLITS.index(split)])
+    return np.sort(perm[start:start + n[split]])
 
 
 # --------------------------------------------------------------------------- one file

@@ -1,7 +1,9 @@
-"""Stage ``make_design``: the train and test designs of experiments of a study.
+"""Stage ``make_design``: the train, test and calibration designs of experiments of a study.
 
-Outputs ``train`` and ``test``: ``design(sample, parameter)`` each, from the study's
-``simulator.parameters`` ranges (or the simulator's declared ones) and its ``design`` section.
+Outputs ``train``, ``test`` and ``calibration``: ``design(sample, parameter)`` each, from the
+study's ``simulator.parameters`` ranges (or the simulator's declared ones) and its ``design``
+section (:func:`surroflow.design.train_test_designs`; the calibration design is empty when
+``design.n_calibration`` is 0, and then nothing runs it).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from ..design import resolve_parameters, train_test_designs
 from ..io import write_dataset
 from ..lineage import DESIGN, content_sha256
 from ..simulators import get_simulator
+from ..snapshots import SPLITS
 from . import StageContext
 
 
@@ -19,11 +22,10 @@ def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: 
     sim = get_simulator(sim_cfg["name"], **sim_cfg["settings"])
     params = resolve_parameters(sim.parameters(), sim_cfg["parameters"])
     designs = train_test_designs(params, ctx.section["design"])
-    # one design hash for both splits: every later artifact carries it, so data, bases and models
+    # one design hash for all splits: every later artifact carries it, so data, bases and models
     # made from different designs are refused when a stage reads them together
-    design_sha = content_sha256(designs["train"]["design"].values, designs["test"]["design"].values,
-                                extra=ctx.generation_sha256)
-    for split in ("train", "test"):
+    design_sha = content_sha256(*(designs[s]["design"].values for s in SPLITS), extra=ctx.generation_sha256)
+    for split in SPLITS:
         ds = designs[split]
         ds.attrs.update(ctx.provenance(inputs={}, output=outputs[split], simulator=sim_cfg["name"], split=split,
                                        **{DESIGN: design_sha}))

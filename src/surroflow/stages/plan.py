@@ -79,9 +79,15 @@ class Plan:
         return "|".join(names) if names else NO_STUDY
 
     # ------------------------------------------------------------------ generate
+    def splits(self, study: str) -> list[str]:
+        """The splits whose generate data the study's jobs read: train and test, and the
+        calibration split when ``design.n_calibration`` is set (the schema refuses it on forecast
+        studies)."""
+        return ["train", "test"] + (["calibration"] if self.study(study)["design"].get("n_calibration", 0) else [])
+
     def batch_ids(self, study: str, split: str) -> list[str]:
         design = self.study(study)["design"]
-        n = design[f"n_{split}"]
+        n = design.get(f"n_{split}", 0)
         return [f"{b:04d}" for b in range(max(1, math.ceil(n / design["batch_size"])))]
 
     def per_sample_tasks(self, study: str) -> bool:

@@ -7,10 +7,14 @@ Inputs: ``train`` (the training generate dataset) and ``bases`` (the global basi
 ``model_kind`` and ``fit_seconds`` (the regressor fit alone: the heavy imports happen when the
 estimator is built, the snapshots are read before the clock starts).
 
-Then the cross-conformal calibration (:func:`~surroflow.surrogates.conformal.cross_conformal`):
-the same configuration refitted on ``calibration_folds`` folds of the *training* samples, its
-scale field and scores stored in the model file, its cost in ``calibration_seconds``.  The test
-design is not an input of this stage: no test sample reaches the calibration.
+Then the conformal calibration, stored in the model file (scale field, scores, cost): with the
+optional input ``calibration`` (the generate data of the study's calibration design,
+``design.n_calibration`` samples), split-conformal
+(:func:`~surroflow.surrogates.conformal.split_conformal`: the fitted model's residuals on those
+samples, their high-fidelity seconds recorded as the band's cost); without it, cross-conformal
+(:func:`~surroflow.surrogates.conformal.cross_conformal`: the same configuration refitted on
+``calibration_folds`` folds of the training samples).  Calibration samples never reach the
+bases or the regressor; the test design is not an input of this stage.
 
 BLAS and torch are limited to the job's threads: results are reproducible bit for bit, and jobs
 running side by side do not oversubscribe the cores.  Flagged samples are left out (and counted).
@@ -29,7 +33,7 @@ from .. import snapshots as snap
 from ..io import open_dataset, write_dataset
 from ..reduction.local import LocalPOD
 from ..reduction.pod import POD
-from ..surrogates.conformal import cross_conformal
+from ..surrogates.conformal import Calibration, cross_conformal, split_conformal
 from ..surrogates.reduced import ReducedModel
 from ..surrogates.registry import make_estimator
 from . import StageContext
@@ -65,6 +69,26 @@ def load_bases(paths: Sequence[str], basis: str, where: str) -> dict[str, POD] |
     return bases
 
 
+def calibrate_split(model: ReducedModel, paths: Sequence[str], where: str) -> Calibration:
+    """Split-conformal calibration of the fitted ``model`` on the one calibration generate file
+    in ``paths`` (its flagged samples left out and counted; its times must be the training times)."""
+    from ..evaluation.data import generation_seconds, load_split
+    if len(paths) != 1:
+        raise SurroflowError(f"{where}: the calibration input is one generate file, got {len(paths)}")
+    data = load_split(paths[0], ("design",), "calibration samples")
+    cal_ds, v0 = data.ok, model.variables[0]
+    times = snap.snapshot_times(cal_ds, v0)
+    if (times is None) != (model.times_ is None) or (
+            times is not None and not np.array_equal(np.asarray(times, float), np.asarray(model.times_, float))):
+        raise SurroflowError(f"{paths[0]}: the calibration samples' times differ from the training times; "
+                             "both splits must come from the same simulator settings")
+    X = snap.snapshot_inputs(cal_ds, v0)
+    S = {v: snap.snapshot_matrix(cal_ds, v) for v in model.variables}
+    groups = snap.snapshot_groups(cal_ds, v0)
+    return split_conformal(model, X, S, groups, samples=cal_ds["sample"].values[np.unique(groups)],
+                           generation_seconds=generation_seconds(data))
+
+
 def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext) -> None:
     name = ctx.wildcards["surrogate"]
     cfg = ctx.section["surrogate"][name]
@@ -89,9 +113,12 @@ def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext
         model.fit(X, S)
         fit_seconds = time.perf_counter() - t0
         logger.info("%s: fitted in %.2f s, %d online modes", name, fit_seconds, model.n_online_modes)
-        groups = snap.snapshot_groups(train, model.variables[0])
-        model.calibration_ = cross_conformal(model, X, S, groups, int(cfg["calibration_folds"]),
-                                             samples=train["sample"].values[np.unique(groups)])
+        if _as_list(inputs.get("calibration") or []):
+            model.calibration_ = calibrate_split(model, _as_list(inputs["calibration"]), where)
+        else:
+            groups = snap.snapshot_groups(train, model.variables[0])
+            model.calibration_ = cross_conformal(model, X, S, groups, int(cfg["calibration_folds"]),
+                                                 samples=train["sample"].values[np.unique(groups)])
     cal = model.calibration_
     if cal.why_not():
         logger.warning("%s: no conformal band at level 0.95: %s", name, cal.why_not())
@@ -101,4 +128,4 @@ def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext
     write_dataset(model.to_dataset(attrs), outputs["model"])
 
 
-__all__ = ["run", "load_bases", "open_generate"]
+__all__ = ["run", "load_bases", "open_generate", "calibrate_split"]

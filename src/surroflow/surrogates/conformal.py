@@ -1,10 +1,25 @@
-"""Cross-conformal field bands of a reduced model, calibrated on the training design only.
+"""Conformal field bands of a reduced model: split-conformal on a calibration design drawn
+independently of the training design, or cross-conformal on the training design itself.
 
 A parametric surrogate predicts a whole field ``u_hat(x, t)`` per design point; its band is
 ``[u_hat - q s(x, t), u_hat + q s(x, t)]`` and a sample is *covered* when its whole true field
 (every variable, point and time) lies inside: simultaneous coverage, one yes/no per sample.
 
-Construction (cross-conformal, the CV+ flavour of Barber et al. 2021, "Predictive inference
+Two constructions share the scale and the scores (steps 4-6 below):
+
+* **split-conformal** (:func:`split_conformal`, used when the study has ``design.n_calibration``
+  samples): the *deployed* model predicts a calibration design that it was not trained on and
+  that was drawn like the test design (same method, its own seed stream), so calibration and test
+  residuals are exchangeable and the band is calibrated, not merely valid.  Those samples are
+  part of the training budget: they never enter the bases or the regressor, and the test design
+  never enters anything.
+* **cross-conformal** (:func:`cross_conformal`, the fallback without a calibration design): K
+  refits on the training samples.  It is valid but conservative on a space-filling training
+  design: each fold's model has fewer samples than the deployed one, and a held-out point of a
+  Sobol design sits in a hole the deployed model does not have (measured on the default Burgers
+  study: 100% coverage of 512 test samples at the nominal 95%, against 95-97% split-conformal).
+
+Cross-conformal construction (the CV+ flavour of Barber et al. 2021, "Predictive inference
 with the jackknife+", with a normalised max-score as in Diquigiovanni et al. 2022, "Conformal
 prediction bands for multivariate functional data"):
 
@@ -14,7 +29,8 @@ prediction bands for multivariate functional data"):
    basis is rich; bases fitted on the held-out samples would hide it), the regressor cloned from
    the deployed one (same hyperparameters, same formulation).  Local bases keep their clustering
    and selector and refit each cluster's POD on its members outside the fold;
-3. predict the held-out samples: out-of-fold residuals ``r_i(x, t) = u_i - u_hat_{-fold(i)}``;
+3. predict the held-out samples: out-of-fold residuals ``r_i(x, t) = u_i - u_hat_{-fold(i)}``
+   (split-conformal: the deployed model's residuals on the calibration samples);
 4. scale ``s(x, t)``: the root mean square of the ``n`` out-of-fold residuals at each point,
    floored at :data:`SCALE_FLOOR` times its weighted RMS over the field (per variable): points
    where every residual vanishes (a clamped node) would otherwise divide by zero;
@@ -26,12 +42,14 @@ prediction bands for multivariate functional data"):
    score (:func:`conformal_quantile`); with fewer than :func:`min_samples` samples
    (19 at 95 %) it does not exist and is NaN, with the reason.
 
-The model file keeps ``s`` and all ``n`` scores (:meth:`Calibration.to_dataset`), so the
-evaluation computes ``q`` at any level without refitting.  The test design never enters.
+The model file keeps ``s``, all ``n`` scores and the method (:meth:`Calibration.to_dataset`),
+so the evaluation computes ``q`` at any level without refitting.  The test design never enters.
 
 Why not MAPIE: MAPIE (and other maintained conformal libraries) calibrate scalar or per-output
 intervals; a simultaneous band over a field of 10^4-10^5 correlated points, with refitted bases
 per fold, is not among its estimators, so this module builds it (a few dozen lines of numpy).
+The quantile rank is the standard split-conformal one, so the two constructions differ only in
+where the residuals come from.
 """
 from __future__ import annotations
 
@@ -84,13 +102,20 @@ def conformal_quantile(scores: Any, level: float = LEVEL) -> float:
     return float(s[k - 1]) if 1 <= k <= s.size else math.nan
 
 
+#: the two constructions (the ``calibration`` attribute of a model file)
+METHODS = ("split_conformal", "cross_conformal")
+
+
 @dataclass
 class Calibration:
-    """Cross-conformal calibration of one reduced model (module docstring).
+    """Conformal calibration of one reduced model (module docstring).
 
     ``scale[var]``: ``s`` as ``(n_time, n_space)`` rows (``n_time`` 1 for steady problems);
-    ``scores``: one per training sample (``samples``: their ids); ``reason``: why there is no
-    usable calibration ('' when there is one)."""
+    ``scores``: one per calibration sample (``samples``: their ids, in the calibration design for
+    ``split_conformal``, in the training design for ``cross_conformal``); ``n_folds``: ``K`` (0
+    for split-conformal); ``seconds``: the calibration's compute time; ``generation_seconds``: the
+    high-fidelity seconds of the calibration design (split-conformal; NaN when not measured);
+    ``reason``: why there is no usable calibration ('' when there is one)."""
 
     scale: dict[str, np.ndarray] = field(default_factory=dict)
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -98,6 +123,12 @@ class Calibration:
     n_folds: int = 0
     seconds: float = math.nan
     reason: str = ""
+    method: str = "cross_conformal"
+    generation_seconds: float = math.nan
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise SurroflowError(f"calibration method {self.method!r} is not allowed; allowed: {list(METHODS)}")
 
     @property
     def n(self) -> int:
@@ -132,27 +163,29 @@ class Calibration:
                   else np.full(np.size(self.samples), np.nan))
         data: dict[str, Any] = {
             "calibration_scores": (("calibration_sample",), scores,
-                                   {"long_name": "cross-conformal score of each training sample: max over the "
-                                                 "field of |out-of-fold residual| / leave-one-out scale",
-                                    "units": "1"})}
+                                   {"long_name": f"{self.method.replace('_', '-')} score of each calibration "
+                                                 "sample: max over the field of |held-out residual| / "
+                                                 "leave-one-out scale", "units": "1"})}
         for v, s in self.scale.items():
             dims, shape = tuple(space[v]["dims"]), tuple(int(k) for k in space[v]["shape"])
             lead = (time_dim,) if time_dim else ()
             arr = np.asarray(s).reshape(*((s.shape[0],) if time_dim else ()), *shape)
             data[f"calibration_scale__{v}"] = (lead + dims, arr,
-                                               {"long_name": f"conformal scale of {v}: RMS of the out-of-fold "
+                                               {"long_name": f"conformal scale of {v}: RMS of the held-out "
                                                              "residuals, floored", "units": str(space[v].get(
                                                                  "attrs", {}).get("units", ""))})
         return xr.Dataset(data, coords={"calibration_sample": np.asarray(self.samples)}, attrs={
-            "calibration": "cross_conformal", "calibration_folds": int(self.n_folds),
+            "calibration": self.method, "calibration_folds": int(self.n_folds),
             "calibration_seconds": float(self.seconds), "calibration_reason": self.reason,
+            "calibration_generation_seconds": float(self.generation_seconds),
             "calibration_level": LEVEL, "calibration_quantile": self.quantile(LEVEL),
             "calibration_scale_floor": SCALE_FLOOR})
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset, variables: Sequence[str]) -> "Calibration | None":
         """The calibration stored in a model file (None when it has none)."""
-        if ds.attrs.get("calibration") != "cross_conformal":
+        method = ds.attrs.get("calibration")
+        if method not in METHODS:
             return None
         scale = {}
         for v in variables:
@@ -164,7 +197,8 @@ class Calibration:
             scale[v] = np.asarray(s, dtype=float).reshape(nt, -1)
         return cls(scale, np.asarray(ds["calibration_scores"].values, dtype=float),
                    np.asarray(ds["calibration_sample"].values), int(ds.attrs["calibration_folds"]),
-                   float(ds.attrs.get("calibration_seconds", math.nan)), str(ds.attrs.get("calibration_reason", "")))
+                   float(ds.attrs.get("calibration_seconds", math.nan)), str(ds.attrs.get("calibration_reason", "")),
+                   str(method), float(ds.attrs.get("calibration_generation_seconds", math.nan)))
 
 
 # ====================================================================== coverage helpers
@@ -235,6 +269,50 @@ def fold_bases(model: Any, S: Mapping[str, np.ndarray], keep: np.ndarray) -> dic
             for v, b in model.bases.items()}
 
 
+def _sample_major(model: Any, X: Any, snapshots: Mapping[str, Any], groups: Any, what: str
+                  ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, np.ndarray, int]:
+    """``X``, the snapshots, the row groups, the samples in row order and the rows per sample,
+    checked to be sample-major with the same number of rows (times) per sample."""
+    X = np.atleast_2d(np.asarray(X, dtype=float))
+    S = {v: np.asarray(snapshots[v], dtype=float) for v in model.variables}
+    g = np.asarray(groups).ravel()
+    uniq, first = np.unique(g, return_index=True)
+    order = uniq[np.argsort(first)]
+    nt = X.shape[0] // max(order.size, 1)
+    if order.size * nt != X.shape[0] or not np.array_equal(g, np.repeat(order, nt)):
+        raise SurroflowError(f"{what} calibration needs sample-major rows with the same number of times per sample")
+    return X, S, g, order, nt
+
+
+def split_conformal(model: Any, X: Any, snapshots: Mapping[str, Any], groups: Any,
+                    samples: Any | None = None, generation_seconds: float = math.nan) -> Calibration:
+    """Split-conformal calibration of the fitted ``model`` on a calibration design.
+
+    ``X``, ``snapshots``, ``groups``: the calibration rows (sample-major, the training times),
+    samples the model was *not* fitted on, drawn independently of the training design;
+    ``samples``: their ids to store; ``generation_seconds``: what their high-fidelity runs cost.
+    Steps 3-6 of the module docstring with the deployed model's residuals: no refit."""
+    t0 = time.perf_counter()
+    X, S, _, order, nt = _sample_major(model, X, snapshots, groups, "split-conformal")
+    n = order.size
+    ids = order if samples is None else np.asarray(samples)
+    if n < 2:
+        return Calibration(samples=ids, method="split_conformal", generation_seconds=generation_seconds,
+                           reason=f"{n} calibration sample: a conformal scale needs at least 2")
+    if model.times_ is not None and nt != len(model.times_):
+        raise SurroflowError(f"the calibration samples have {nt} times each, the model was trained on "
+                             f"{len(model.times_)}: they do not belong to the same study")
+    pred = model.predict(X)
+    residual = {v: (S[v] - pred[v]).reshape(n, nt, -1) for v in model.variables}
+    weights = {v: np.asarray(b.weights_) for v, b in model.bases.items()}
+    scale, scores = scale_and_scores(residual, weights)
+    cal = Calibration(scale, scores, ids, 0, time.perf_counter() - t0, method="split_conformal",
+                      generation_seconds=generation_seconds)
+    logger.info("split-conformal calibration on %d samples in %.2f s; q(%.2f) = %.4g%s", n, cal.seconds, LEVEL,
+                cal.quantile(LEVEL), f" ({cal.why_not()})" if cal.why_not() else "")
+    return cal
+
+
 def cross_conformal(model: Any, X: Any, snapshots: Mapping[str, Any], groups: Any,
                     n_folds: int, samples: Any | None = None) -> Calibration:
     """Cross-conformal calibration of the fitted ``model`` on its own training rows.
@@ -247,17 +325,9 @@ def cross_conformal(model: Any, X: Any, snapshots: Mapping[str, Any], groups: An
     """
     from sklearn.model_selection import KFold
     t0 = time.perf_counter()
-    X = np.atleast_2d(np.asarray(X, dtype=float))
-    S = {v: np.asarray(snapshots[v], dtype=float) for v in model.variables}
-    g = np.asarray(groups).ravel()
-    uniq, first = np.unique(g, return_index=True)
-    order = uniq[np.argsort(first)]                   # samples in row order
+    X, S, g, order, nt = _sample_major(model, X, snapshots, groups, "cross-conformal")
     n = order.size
     ids = order if samples is None else np.asarray(samples)
-    nt = X.shape[0] // max(n, 1)
-    if n * nt != X.shape[0] or not np.array_equal(g, np.repeat(order, nt)):
-        raise SurroflowError("cross-conformal calibration needs sample-major rows with the same number of times "
-                             "per sample")
     if n_folds < 1:
         return Calibration(samples=ids, reason="calibration_folds is 0 (no calibration)")
     k = int(min(n_folds, n))
@@ -283,5 +353,5 @@ def cross_conformal(model: Any, X: Any, snapshots: Mapping[str, Any], groups: An
     return cal
 
 
-__all__ = ["LEVEL", "SCALE_FLOOR", "FOLD_SEED", "Calibration", "conformal_quantile", "min_samples",
-           "field_scores", "scale_and_scores", "fold_bases", "cross_conformal"]
+__all__ = ["LEVEL", "SCALE_FLOOR", "FOLD_SEED", "METHODS", "Calibration", "conformal_quantile", "min_samples",
+           "field_scores", "scale_and_scores", "fold_bases", "split_conformal", "cross_conformal"]
