@@ -4,6 +4,7 @@
     model = sf.load_model("results/burgers", "gp")          # study folder + model name
     ds = model.predict({"nu": 0.05, "amplitude": 1.0})       # xarray.Dataset: u(sample, time, x)
     ds = model.predict(design_dataset, return_std=True)      # batched; u_std where the model has one
+    ds = model.predict(design_dataset, interval=0.95)        # u_lower, u_upper: the conformal band
     fc = sf.load_model("results/lorenz63_forecast", "opinf")
     traj = fc.rollout(initial_states, 500)                    # forecasters
 
@@ -156,16 +157,34 @@ class ParametricModel:
 
     # ------------------------------------------------------------------ prediction
     def predict(self, inputs: Any, return_std: bool = False, extrapolate: bool = True,
-                times: Any | None = None) -> xr.Dataset:
+                times: Any | None = None, interval: float | None = None) -> xr.Dataset:
         """Fields for the parameter rows of ``inputs`` (see :meth:`design_matrix`), as a dataset
         ``<variable>(sample, [time], space...)`` with units and coordinates, and
         ``design(sample, parameter)``; with ``return_std`` also ``<variable>_std`` (the pointwise
-        predictive std: Gaussian-process models only).  ``times`` defaults to the training times."""
+        predictive std: Gaussian-process models only).  ``times`` defaults to the training times.
+
+        ``interval`` (a level in (0, 1), e.g. 0.95) adds ``<variable>_lower`` and
+        ``<variable>_upper``: the model's conformal band ``u_hat -+ q s`` at that level, which
+        holds a *whole* field (every variable, point and time) with that probability for inputs
+        drawn like the calibration design (:mod:`surroflow.surrogates.conformal`); the band's
+        calibration (method, samples) is in the attributes.  It exists at the training times only,
+        and at levels the number of calibration samples allows."""
         if return_std and not self.supports_std:
             raise SurroflowError(f"model {self.name!r} ({self.kind}) gives no predictive std; "
                                  "kind 'gaussian_process' does")
+        half = self._band(interval, times) if interval is not None else None
         X, samples = self.design_matrix(inputs, extrapolate)
         ds = self.reduced_model.predict_dataset(X, times, return_std=return_std)
+        if half is not None:
+            cal = self.reduced_model.calibration_
+            for v in self.variables:
+                h = half[v].reshape(ds[v].shape[1:])
+                for side, sign in (("lower", -1.0), ("upper", 1.0)):
+                    ds[f"{v}_{side}"] = (ds[v].dims, ds[v].values + sign * h,
+                                         {**ds[v].attrs, "long_name": f"{side} bound of the {interval:g} conformal "
+                                                                      f"band of {v}"})
+            ds.attrs.update({"interval_level": float(interval), "interval_calibration": cal.method,
+                             "interval_n_calibration": cal.n})
         ds = ds.assign(design=(("sample", "parameter"), X, {"long_name": "parameters of the query"}))
         ds = ds.assign_coords(sample=samples if samples is not None else np.arange(X.shape[0]),
                               parameter=self.parameters)
@@ -174,6 +193,21 @@ class ParametricModel:
         ds.attrs.update({"model_name": self.name, "model_kind": self.kind, "basis": self.basis,
                          "model_file": str(self.path)})
         return ds
+
+
+    def _band(self, level: float, times: Any | None) -> dict[str, np.ndarray]:
+        """Half-widths of the conformal band at ``level`` (a clear error when there is none)."""
+        m = self.reduced_model
+        cal = m.calibration_
+        why = ("the model file has no conformal band (rerun train_surrogate)" if cal is None
+               else cal.why_not(level) if 0.0 < float(level) < 1.0 else f"a level must lie in (0, 1), got {level}")
+        if why:
+            raise SurroflowError(f"model {self.name!r}: no conformal interval at level {level}: {why}")
+        if times is not None and (m.times_ is None or not np.array_equal(np.asarray(times, dtype=float),
+                                                                         np.asarray(m.times_, dtype=float))):
+            raise SurroflowError(f"model {self.name!r}: the conformal band was calibrated at the training times "
+                                 "only; predict without times= for an interval")
+        return cal.halfwidth(level)
 
 
 class ForecasterModel:

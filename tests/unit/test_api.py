@@ -43,9 +43,12 @@ def _study(root: Path) -> Path:
     from surroflow.surrogates.reduced import ReducedModel
     from surroflow.surrogates.registry import make_estimator
     from surroflow.surrogates.state import to_dataset
+    from surroflow.snapshots import snapshot_groups
+    from surroflow.surrogates.conformal import split_conformal
     study = root / "results" / "burgers"
     train, _ = _burgers_generate(24, 0, "train")
     _, test_design = _burgers_generate(8, 1, "test")
+    cal, _ = _burgers_generate(20, 2, "calibration")
     write_dataset(test_design.assign_attrs(stamp({}, "make_design", study / "design" / "test.nc")),
                   study / "design" / "test.nc")
     for name, kind, basis in (("gp", "gaussian_process", "global"), ("rbf", "rbf", "global"),
@@ -56,6 +59,9 @@ def _study(root: Path) -> Path:
         if basis == "local":
             b.fit(snapshot_matrix(train, "u"), inputs=snapshot_inputs(train, "u"))
         rm.fit_dataset(train)
+        if name != "gp_local":              # the local GP is left uncalibrated (an error asked for a band)
+            rm.calibration_ = split_conformal(rm, snapshot_inputs(cal, "u"), {"u": snapshot_matrix(cal, "u")},
+                                              snapshot_groups(cal, "u"))
         path = study / "train" / f"{name}.nc"
         write_dataset(rm.to_dataset(stamp({"model_name": name, "model_kind": kind}, "train_surrogate", path)), path)
     from surroflow.simulators import get_simulator
@@ -84,9 +90,10 @@ def test_readme_example_runs_as_written(study, monkeypatch):
     monkeypatch.chdir(study.parents[1])
     scope: dict = {}
     exec(compile(readme_example(), "README.md", "exec"), scope)      # noqa: S102 - our own README
-    ds, traj = scope["ds"], scope["traj"]
+    ds, traj, band = scope["ds"], scope["traj"], scope["band"]
     assert set(ds.data_vars) >= {"u", "u_std", "design"} and ds["u"].attrs["units"]
     assert ds.sizes["sample"] == 8 and np.all(ds["u_std"].values >= 0)
+    assert np.all(band["u_lower"].values < band["u"].values) and np.all(band["u"].values < band["u_upper"].values)
     assert traj.dims == ("sample", "lead", "component") and traj.sizes["lead"] == 500
 
 
@@ -161,6 +168,28 @@ def test_std_fields_are_the_coefficient_std_through_the_modes(study):
                     expected[sel] = np.sqrt(s ** 2 @ pod.modes_ ** 2)
         np.testing.assert_allclose(ds["u_std"].values[0], expected, rtol=1e-10, atol=1e-14)
         assert isinstance(rm, ReducedModel)
+
+
+def test_interval_is_the_stored_conformal_band_and_refused_where_it_does_not_exist(study):
+    model = sf.load_model(study, "rbf")
+    cal = model.reduced_model.calibration_
+    X = np.array([[0.06, 1.1], [0.03, 0.7]])
+    ds = model.predict(X, interval=0.9)
+    q = cal.quantile(0.9)
+    half = q * cal.scale["u"].reshape(ds["u"].shape[1:])
+    np.testing.assert_allclose(ds["u_upper"].values - ds["u"].values, np.broadcast_to(half, ds["u"].shape), rtol=1e-12)
+    np.testing.assert_allclose(ds["u"].values - ds["u_lower"].values, np.broadcast_to(half, ds["u"].shape), rtol=1e-12)
+    assert ds["u_upper"].dims == ds["u"].dims and ds["u_upper"].attrs["units"] == ds["u"].attrs["units"]
+    assert ds.attrs["interval_calibration"] == "split_conformal" and ds.attrs["interval_n_calibration"] == 20
+    assert np.all(model.predict(X, interval=0.95)["u_upper"].values >= ds["u_upper"].values)   # wider at 95%
+    with pytest.raises(SurroflowError, match=r"no conformal interval at level 0.99: 20 calibration samples: .* needs at least 99"):
+        model.predict(X, interval=0.99)
+    with pytest.raises(SurroflowError, match="must lie in"):
+        model.predict(X, interval=1.5)
+    with pytest.raises(SurroflowError, match="training times only"):
+        model.predict(X, interval=0.9, times=[0.0, 0.1])
+    with pytest.raises(SurroflowError, match="'gp_local': no conformal interval .* no conformal band"):
+        sf.load_model(study, "gp_local").predict(X, interval=0.9)
 
 
 def test_forecaster_rollout(study):
