@@ -92,3 +92,23 @@ def test_random_split_with_calibration_is_a_three_way_partition():
     # the first two parts are where they were without the calibration part (same permutation prefix)
     perm = np.random.default_rng(0).permutation(21)
     assert set(parts[0]) == set(perm[:12]) and set(parts[2]) == set(perm[16:])
+
+
+def test_make_design_stage_writes_the_calibration_design_only_where_one_is_asked_for(tmp_path):
+    from surroflow.config import validate_config
+    from surroflow.io import open_dataset
+    from surroflow.stages import StageContext, make_design
+
+    def cfg(**design):
+        return validate_config({"studies": {"s": {
+            "simulator": {"name": "burgers", "settings": {"n_x": 32, "n_time": 5}},
+            "design": {"n_train": 4, "n_test": 2, **design}, "surrogates": {"rbf": {"kind": "rbf"}}}}})
+    two = {"train": str(tmp_path / "train.nc"), "test": str(tmp_path / "test.nc")}
+    make_design.run({}, two, StageContext.for_study(cfg(), "s", "make_design"))    # none asked: 2 outputs do
+    with pytest.raises(SurroflowError, match="design.n_calibration is 3, but the stage was given no 'calibration' output"):
+        make_design.run({}, two, StageContext.for_study(cfg(n_calibration=3), "s", "make_design"))
+    three = {**two, "calibration": str(tmp_path / "calibration.nc")}
+    make_design.run({}, three, StageContext.for_study(cfg(n_calibration=3), "s", "make_design"))
+    ds = open_dataset(tmp_path / "calibration.nc", stage="make_design")
+    assert ds.sizes["sample"] == 3 and ds.attrs["split"] == "calibration"
+    assert ds.attrs["design_sha256"] == open_dataset(tmp_path / "train.nc").attrs["design_sha256"]
