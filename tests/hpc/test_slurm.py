@@ -54,7 +54,7 @@ def test_dask_slurmcluster_matches_local_run(slurm_cluster, local_reference, tmp
     assert list((work / "logs" / "dask_slurm").glob("surroflow-dask-*.err"))
     files = [f for f in result_files(local_reference / "results", STUDY)
              if f.split("/")[1] in ("design", "generate", "reduce")]
-    assert len(files) == 7   # 2 designs, 2 batches, 2 collected, 1 basis
+    assert len(files) == 8   # 3 designs (the calibration one empty), 2 batches, 2 collected, 1 basis
     assert_artifacts_allclose(local_reference / "results", work / "results", files)
     train = open_dataset(work / "results" / STUDY / "generate" / "train.nc")
     assert int((train["status"] != 0).sum()) == 0
