@@ -20,15 +20,21 @@ include: "workflow/rules/reduce.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/uq.smk"
+include: "workflow/rules/report.smk"
 
 
-report: "workflow/report/workflow.rst"
+# the report opens on the front page that rule overview wrote (the static description before it)
+_FRONT_PAGE = os.path.abspath(os.path.join(RESULTS, "overview", "front_page.rst"))
+
+
+report: _FRONT_PAGE if os.path.exists(_FRONT_PAGE) else "workflow/report/workflow.rst"
 
 
 rule all:
     input:
         get_all_targets,
         get_uq_targets,
+        rules.overview.output,
     default_target: True
 
 

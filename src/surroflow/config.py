@@ -253,7 +253,9 @@ def check_study(study: str, sc: Mapping[str, Any], notes: list[str], import_modu
     try:
         cls = simulator_class(name)
     except KeyError:
-        return problems + [f"studies.{study}.simulator.name: {name!r} is not allowed; allowed: {available()}"]
+        return problems + [f"studies.{study}.simulator.name: {name!r} is not allowed; allowed: {available()}, "
+                           "'python:package.module:Class' (a Simulator subclass on PYTHONPATH), or a name an "
+                           "installed package registers in the entry-point group 'surroflow.simulators'"]
     except SurroflowError as exc:
         text = str(exc)
         return problems + [text if text.startswith("studies.") else f"studies.{study}.simulator.name: {text}"]
@@ -366,6 +368,8 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "train_forecaster": (*_GEN, "forecast"),
     "evaluate_forecast": (*_GEN, "forecast"),
     "propagate_uq": (*_GEN, "uq"),
+    # the report's front page: per study, what it is (its tables and figures are its inputs)
+    "overview": ("task", "description"),
 }
 #: the stages that read ``simulator.max_failure_fraction`` (the others get the simulator
 #: section without it: changing the threshold reruns no simulation)
@@ -393,8 +397,8 @@ def stage_sections(study: Mapping[str, Any], stage: str, name: str | None = None
     """
     if stage not in STAGE_SECTIONS:
         raise SurroflowError(f"stage {stage!r} is unknown; stages: {list(STAGE_SECTIONS)}")
-    out = {k: copy.deepcopy(study[k]) for k in STAGE_SECTIONS[stage]}
-    if stage not in FAILURE_FRACTION_STAGES:
+    out = {k: copy.deepcopy(study.get(k, "")) for k in STAGE_SECTIONS[stage]}
+    if stage not in FAILURE_FRACTION_STAGES and "simulator" in out:
         out["simulator"].pop("max_failure_fraction", None)
     if stage == "train_surrogate":
         if name not in study["surrogates"]:

@@ -16,6 +16,7 @@ import datetime as _dt
 import errno
 import hashlib
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -472,6 +473,24 @@ def table_columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | No
     for r in rows:
         cols += [k for k in r if k not in cols]
     return cols
+
+
+def read_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The rows of a table written by :func:`write_table`: numbers as floats, empty cells as
+    NaN, ``True``/``False`` as booleans, other cells as strings."""
+    import csv
+
+    def cell(v: str) -> Any:
+        if v == "":
+            return math.nan
+        if v in ("True", "False"):
+            return v == "True"
+        try:
+            return float(v)
+        except ValueError:
+            return v
+    with open(path, newline="") as fh:
+        return [{k: cell(v) for k, v in r.items()} for r in csv.DictReader(fh)]
 
 
 def write_table(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],

@@ -58,7 +58,8 @@ def test_all_violations_are_reported_with_key_paths():
 def test_unknown_simulator_and_wrong_task():
     cfg = _minimal()
     cfg["studies"]["s"]["simulator"]["name"] = "navier_stokes"
-    with pytest.raises(SurroflowError, match=r"studies.s.simulator.name: 'navier_stokes' is not allowed; allowed: \["):
+    with pytest.raises(SurroflowError, match=r"studies.s.simulator.name: 'navier_stokes' is not allowed; allowed: \[.*"
+                                             r"'python:package.module:Class'.*entry-point group 'surroflow.simulators'"):
         validate_config(cfg)
     cfg = _minimal()
     cfg["studies"]["s"]["task"] = "forecast"

@@ -132,6 +132,40 @@ def test_report_holds_every_study_with_figures_and_summary(tiny_run):
             assert f"{study}/evaluation/figures/{png.name}" in html, png
 
 
+def _chromium() -> str:
+    import os
+    import shutil
+    exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs the Debian package)")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return exe
+
+
+def test_report_front_page_in_a_browser(tiny_run, tmp_path):
+    """Headless Chromium runs the report's JavaScript: the page it shows first holds the overview
+    table, and for every study its name, description, summary table and headline figures."""
+    report = tiny_run / "results" / "report.html"
+    res = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path}",
+                          "--virtual-time-budget=20000", "--dump-dom", report.as_uri()],
+                         capture_output=True, text=True, timeout=240)
+    dom = res.stdout
+    assert res.returncode == 0 and "sf-overview" in dom, res.stderr[-2000:]
+    assert "Studies at a glance" in dom
+    for study, task, cols in (("tiny", "parametric", ("rel_l2_mean", "coverage_95", "speedup")),
+                              ("l63", "forecast", ("vpt_median", "vpt_over_persistence"))):
+        assert f'id="sf-study-{study}"' in dom and f"{study} ({task})" in dom, study
+        section = dom.split(f'id="sf-study-{study}"', 1)[1].split('id="sf-study-', 1)[0]
+        assert f"{study}: summary" in section and all(f"<th>{c}</th>" in section for c in cols), study
+        assert section.count("data:image/png;base64,") >= 2, study
+        description = BOTH["studies"][study].get("description")
+        if description:
+            assert " ".join(description.split())[:40] in section, study
+    # the parametric study's best model is named against its baseline (tiny has a linear surrogate)
+    assert "baseline linear" in dom.split('id="sf-study-tiny"', 1)[1]
+
+
 def test_provenance_reports_nothing_stale_after_a_clean_run(tiny_run):
     cfg = tiny_run / "config.yaml"
     res = subprocess.run([sys.executable, "-m", "surroflow", "provenance", "results", "--config", str(cfg)],
@@ -161,7 +195,8 @@ def test_configfile_runs_exactly_its_studies(tmp_path):
     out = res.stdout + res.stderr
     # batches of 8: 16 train (2), 4 test (1), 20 calibration (3)
     assert job_counts(out) == {"make_design": 1, "generate_batch": 6, "collect_batches": 3, "fit_pod": 1,
-                              "train_surrogate": 2, "evaluate_surrogates": 1, "propagate_uq": 1, "all": 1}
+                              "train_surrogate": 2, "evaluate_surrogates": 1, "propagate_uq": 1, "overview": 1,
+                              "all": 1}
     for builtin in ("burgers", "lorenz63_forecast", "ks22_forecast", "pulse_local", "plate"):
         assert f"results/{builtin}/" not in out, builtin
     assert "results/tiny/evaluation/summary.csv" in out

@@ -144,6 +144,11 @@ def get_uq_targets(wildcards):
     return [f"{RESULTS}/{s}/uq/summary.csv" for s in _planned(PLAN.uq_studies)]
 
 
+def get_overview_section(wildcards):
+    """params of the overview: what each study that runs here is (task, description)."""
+    return {"studies": {s: _planned(stage_sections, PLAN.study(s), "overview") for s in _planned(PLAN.studies)}}
+
+
 def get_all_targets(wildcards):
     """The summary of every study that can run here (the evaluation rules make the rest)."""
     studies = _planned(PLAN.studies)

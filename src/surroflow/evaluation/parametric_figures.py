@@ -84,7 +84,7 @@ def plot_fields_xt(x: np.ndarray, t: np.ndarray, truth: Sequence[np.ndarray], pr
             im = ax.pcolormesh(x, t, data, cmap=cmap, vmin=vr[0], vmax=vr[1], shading="auto")
             fig.colorbar(im, ax=ax, label=units)
             ax.set(xlabel=f"x ({x_units})", ylabel=f"t ({t_units})")
-            ax.set_title(f"{name}: {lab}", fontsize=9)
+            ax.set_title(f"{name}\n{lab}" if j == 0 else name, fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -169,11 +169,18 @@ def plot_mesh_fields(points: np.ndarray, cells: np.ndarray, truth: Sequence[np.n
             fig.colorbar(im, ax=ax, label=units)
             ax.set_aspect("equal")
             ax.set(xlabel=f"x ({coord_units})", ylabel=f"y ({coord_units})")
-            ax.set_title(f"{name}: {lab}", fontsize=9)
+            ax.set_title(f"{name}\n{lab}" if j == 0 else name, fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     save(fig, png)
+
+
+def sample_parameters(ds: xr.Dataset, i: int) -> str:
+    """The parameter values of sample ``i`` as ``nu=0.05 m2 s-1, amplitude=1 m s-1`` (figure labels)."""
+    units = ds["parameter_units"].values if "parameter_units" in ds.coords else [""] * ds.sizes["parameter"]
+    return ", ".join(f"{p}={float(v):.3g}" + (f" {u}" if str(u) else "")
+                     for p, v, u in zip(ds["parameter"].values, ds["design"].values[i], units))
 
 
 def plot_fields(test: xr.Dataset, var: str, pred: np.ndarray, model_name: str, n_plot: int,
@@ -185,7 +192,7 @@ def plot_fields(test: xr.Dataset, var: str, pred: np.ndarray, model_name: str, n
     order = np.argsort(errors)
     pick = sorted({int(order[0]), int(order[len(order) // 2]), int(order[-1])})[:max(1, n_plot)]
     truth = test[var].transpose("sample", *(([td] if td else []) + list(space))).values
-    labels = [f"sample {int(test['sample'][s])} (err {errors[s]:.1e})" for s in pick]
+    labels = [f"sample {int(test['sample'][s])}, {sample_parameters(test, s)} (err {errors[s]:.1e})" for s in pick]
     units = test[var].attrs.get("units", "")
     if td and len(space) == 1 and test[space[0]].dtype.kind == "f":
         plot_fields_xt(test[space[0]].values, test[td].values, [truth[s] for s in pick],
@@ -213,5 +220,5 @@ def plot_fields(test: xr.Dataset, var: str, pred: np.ndarray, model_name: str, n
     save(fig, png)
 
 
-__all__ = ["plot_singular_values", "plot_calibration", "plot_fields_xt", "plot_error_parameters", "plot_error_bars",
+__all__ = ["plot_singular_values", "plot_calibration", "plot_fields_xt", "sample_parameters", "plot_error_parameters", "plot_error_bars",
            "plot_mesh_fields", "plot_fields"]

@@ -35,15 +35,21 @@ _STYLE = ("body{font-family:sans-serif;font-size:13px;margin:8px}"
           "caption{text-align:left;font-weight:bold;margin-bottom:4px}")
 
 
-def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str = "") -> str:
-    """A self-contained HTML page with ``rows`` as a table (NaN written as NaN, not blank)."""
-    cols = table_columns(rows, columns)
+def table_fragment(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str = "",
+                   all_columns: bool = True) -> str:
+    """``rows`` as an HTML ``<table>`` element (NaN written as NaN, not blank): ``columns``
+    first, then (``all_columns``) every other key of the rows."""
+    cols = table_columns(rows, columns) if all_columns else [c for c in columns if any(c in r for r in rows)]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = "\n".join("<tr>" + "".join(f"<td>{_cell(r.get(c))}</td>" for c in cols) + "</tr>" for r in rows)
     cap = f"<caption>{html.escape(title)}</caption>" if title else ""
+    return f"<table>{cap}\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table>"
+
+
+def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str = "") -> str:
+    """A self-contained HTML page with ``rows`` as a table (:func:`table_fragment`)."""
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{_STYLE}</style></head><body>\n<table>{cap}\n<thead><tr>{head}</tr></thead>\n"
-            f"<tbody>\n{body}\n</tbody></table>\n</body></html>\n")
+            f"<style>{_STYLE}</style></head><body>\n{table_fragment(rows, columns, title)}\n</body></html>\n")
 
 
 def write_summary(rows: Sequence[Mapping[str, Any]], csv_path: str | os.PathLike[str], columns: Sequence[str],
@@ -58,4 +64,4 @@ def write_summary(rows: Sequence[Mapping[str, Any]], csv_path: str | os.PathLike
     return out
 
 
-__all__ = ["html_table", "write_summary"]
+__all__ = ["table_fragment", "html_table", "write_summary"]

@@ -45,7 +45,7 @@ from ..lineage import Expect
 #: the rules, in DAG order; each has a module of the same name in this package
 STAGES = ("make_design", "generate_batch", "collect_batches", "import_files", "fit_pod", "fit_local_pod",
           "plot_projection_study", "train_surrogate", "evaluate_surrogates", "train_forecaster",
-          "evaluate_forecast", "propagate_uq")
+          "evaluate_forecast", "propagate_uq", "overview")
 
 #: the rules that make generate data (a ``{split}.nc`` of a study)
 GENERATE = ("collect_batches", "import_files")
@@ -69,6 +69,7 @@ EXPECTED_INPUTS: dict[str, dict[str, Expect]] = {
     "evaluate_forecast": {"test": Expect(GENERATE, "test"), "models": Expect(("train_forecaster",), model=True)},
     "propagate_uq": {"train": Expect(GENERATE, "train"), "bases": Expect(("fit_pod", "fit_local_pod")),
                      "model": Expect(("train_surrogate",), model=True)},
+    "overview": {},          # summary tables (CSV) of every study: not artifacts with lineage
 }
 
 
@@ -154,7 +155,8 @@ def run_rule(smk: Any) -> None:
             raise SurroflowError(f"rule {stage!r} has no stage module; stages: {list(STAGES)}")
         module = importlib.import_module(f"{__name__}.{stage}")
         params = dict(smk.params.items())
-        ctx = StageContext(stage=stage, study=str(smk.wildcards.study), section=params["section"],
+        # the overview spans the studies: it has no study wildcard
+        ctx = StageContext(stage=stage, study=str(smk.wildcards.get("study", "")), section=params["section"],
                            wildcards=dict(smk.wildcards.items()), threads=int(smk.threads),
                            mem_mb=smk.resources.get("mem_mb"), log=smk.log[0] if smk.log else None,
                            dask=params.get("dask"))
