@@ -23,6 +23,9 @@ One module builds every cluster; rules and stage functions only call :func:`dask
     Join a running scheduler at ``address`` (its workers must be able to import surroflow and
     the simulator).
 
+The one line a job logs about its cluster names the cluster's dashboard address too, where
+it serves one (distributed's dashboard needs bokeh; SLURM clusters serve none).
+
 Fault semantics: a task whose worker dies is rescheduled on another worker, up to dask's
 ``distributed.scheduler.allowed-failures`` (3 by default), then it fails with ``KilledWorker``.
 Tasks submitted by surroflow have no side effects (they return results; the calling process
@@ -215,6 +218,21 @@ def _close(client: Any, cluster: Any) -> None:
             log.warning("closing the dask cluster failed (%s: %s)", type(exc).__name__, exc)
 
 
+def dashboard_link(obj: Any) -> str | None:
+    """The dashboard address of a client or cluster (``dashboard_link``), or ``None`` when it
+    serves none (no bokeh, ``dashboard: False``) or cannot say."""
+    try:
+        link = obj.dashboard_link
+    except Exception:  # noqa: BLE001 - distributed raises KeyError etc. when there is no dashboard
+        return None
+    return str(link) if link else None
+
+
+def _with_dashboard(text: str, obj: Any) -> str:
+    link = dashboard_link(obj)
+    return f"{text}, dashboard {link}" if link else text
+
+
 def run_cluster_address() -> str | None:
     """The scheduler address of the run's LocalCluster, when the workflow started one."""
     path = os.environ.get(RUN_CLUSTER_ENV)
@@ -250,7 +268,8 @@ def serve_run_cluster(address_file: str | os.PathLike[str], n_workers: int, *,
         tmp.write_text(json.dumps({"address": cluster.scheduler_address, "pid": os.getpid(),
                                    "workers": int(n_workers)}))
         os.replace(tmp, path)
-        log.info("dask: run cluster %s with %d worker(s)", cluster.scheduler_address, n_workers)
+        log.info("%s", _with_dashboard(f"dask: run cluster {cluster.scheduler_address} with {n_workers} "
+                                       "worker(s)", cluster))
         while not stop["now"]:
             if parent_pid is not None and not pid_alive(parent_pid):
                 log.warning("dask: the workflow (pid %d) is gone: stopping the run cluster", parent_pid)
@@ -356,12 +375,13 @@ def dask_client(cfg: Mapping[str, Any] | None = None, n_workers: int = 1,
                 f"dask.kind={kind}: the dask cluster ({describe(cfg, n_workers)}) failed to start twice "
                 f"(last error {_one_line(exc)}); {_what_to_check(cfg)}") from None
     try:
-        log.info("dask: %s", f"the run's LocalCluster at {client.scheduler.address}" if cluster is None
-                 and kind == "local" else describe(cfg, n_workers))
+        log.info("dask: %s", _with_dashboard(f"the run's LocalCluster at {client.scheduler.address}"
+                                             if cluster is None and kind == "local" else describe(cfg, n_workers),
+                                             client))
         yield client
     finally:
         _close(client, cluster)
 
 
 __all__ = ["KINDS", "START_ATTEMPTS", "RUN_CLUSTER_ENV", "dask_settings", "describe", "make_cluster",
-           "dask_client", "serve_run_cluster", "run_cluster_address"]
+           "dask_client", "dashboard_link", "serve_run_cluster", "run_cluster_address"]

@@ -4,9 +4,13 @@
 Networks, seeding and the device policy come from :mod:`surroflow.surrogates.torch_utils`
 (``cuda`` without CUDA is an error when fitting; a model loaded without CUDA predicts on CPU).
 Torch is imported with this module, which the registry imports only for these kinds.
+Training logs a line every 10% of the iterations at INFO (count, rate, ETA, loss:
+:class:`surroflow.logging_utils.Progress`); it reads the loss already computed, so the
+training is the same with and without it.
 """
 from __future__ import annotations
 
+import logging
 from contextlib import nullcontext
 from typing import Any, Sequence
 
@@ -15,9 +19,12 @@ import torch
 from torch import nn
 
 from .. import SurroflowError
+from ..logging_utils import Progress
 from ..surrogates.registry import register
 from ..surrogates.torch_utils import activation, build_mlp, resolve_device, seeded
 from .base import BLOWUP, Forecaster
+
+log = logging.getLogger("surroflow.forecast.neural")
 
 
 def build_stepper_net(kind: str, d: int, hidden: Sequence[int], act: str, architecture: str,
@@ -227,6 +234,8 @@ class _TorchStepper(Forecaster):
         ramp = max(1.0, float(self.curriculum) * n_it)
         losses = np.empty(n_it)
         val = _Validation(self, net, Zval, K, scale, dev, dtype, rng) if Zval is not None else None
+        # a line every 10% of the iterations (INFO; it reads the loss already computed, nothing else)
+        progress = Progress(n_it, f"{self.kind} training", unit="iterations", logger=log, every_s=None)
         for it in range(n_it):
             # curriculum: the unroll length grows from 1 to K over the first `curriculum` fraction
             # of the iterations (as (it / ramp) ** curriculum_power: > 1 lingers at short unrolls)
@@ -257,10 +266,13 @@ class _TorchStepper(Forecaster):
             opt.step()
             sched.step()
             losses[it] = float(loss.detach())
+            progress.update(1, f"loss {losses[it]:.3g}")
             # early stopping: once the curriculum has reached K steps, every `eval_every` iterations
             if val is not None and k_now == K and ((it + 1) % int(self.eval_every) == 0 or it + 1 == n_it):
                 if val.check(it + 1) >= int(self.patience):
                     losses = losses[:it + 1]
+                    log.info("%s training: stopped early after %d of %d iterations (best validation loss "
+                             "%.3g at %d)", self.kind, it + 1, n_it, val.best, val.best_it)
                     break
         self.loss_history_ = losses
         self.n_iterations_run_ = int(losses.size)

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -23,6 +23,7 @@ import xarray as xr
 from .. import SurroflowError
 from ..design import design_records
 from ..io import STATUS_FLAGS, STATUS_OK, open_dataset, status_attrs, status_name, write_dataset
+from ..logging_utils import Progress, format_rate
 from ..simulators import SampleFailure, get_simulator
 from ..simulators.base import Simulator
 from . import StageContext
@@ -148,15 +149,33 @@ def batch_dataset(sim: Simulator, design: xr.Dataset, results: Sequence[tuple[An
 
 
 def _gather(groups: Sequence[Sequence[Mapping[str, float]]], futures: Sequence[Any],
-            first_sample: int) -> list[tuple[Any, float]]:
-    """Results of the per-group futures in design order; a lost task becomes a clear error."""
-    from distributed import KilledWorker
+            first_sample: int, progress: Progress | None = None,
+            is_flagged: Callable[[Any], bool] | None = None) -> list[tuple[Any, float]]:
+    """Results of the per-group futures in design order; a lost task becomes a clear error.
 
+    Futures are taken as they complete, each counted on ``progress`` (with the samples
+    ``is_flagged`` so far); at the first one that did not finish, the rest are read in design
+    order, so the error names the first lost group of the design.
+    """
+    from distributed import KilledWorker, as_completed
+
+    index = {fut.key: k for k, fut in enumerate(futures)}
+    done: dict[int, list[tuple[Any, float]]] = {}
+    flagged = 0
+    for fut in as_completed(futures):
+        if fut.status != "finished":
+            break   # an error: raised below, in design order
+        k = index[fut.key]
+        done[k] = fut.result()
+        if is_flagged is not None:
+            flagged += sum(bool(is_flagged(res)) for res, _ in done[k])
+        if progress is not None:
+            progress.update(len(groups[k]), f"{flagged} flagged")
     results: list[tuple[Any, float]] = []
     offset = first_sample
-    for group, fut in zip(groups, futures):
+    for k, (group, fut) in enumerate(zip(groups, futures)):
         try:
-            results.extend(fut.result())
+            results.extend(done[k] if k in done else fut.result())
         except KilledWorker as exc:
             raise SurroflowError(
                 f"samples {offset}..{offset + len(group) - 1}: every dask worker that ran them died "
@@ -186,6 +205,10 @@ def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: 
     or times out is flagged in ``status(sample)``, never retried.  The file is written
     atomically when all samples are done, so a killed job leaves no output and only its own
     batch is rerun.
+
+    Logged: as dask samples complete, a progress line (:class:`surroflow.logging_utils.Progress`:
+    count, rate, ETA, samples flagged so far; every ~2 s or 10% of the batch, and the last);
+    a vectorised batch is one step and says so; then one summary line per batch.
     """
     from ..distributed import dask_client
 
@@ -202,19 +225,23 @@ def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: 
     sim_cfg = ctx.section["simulator"]
     name, settings, timeout = sim_cfg["name"], dict(sim_cfg["settings"]), sim_cfg["timeout_s"]
     sim = get_simulator(name, **settings)   # validates settings before any work
-    log.info("batch %d: samples %d..%d of %d (%s)", batch, lo, hi - 1, n, name)
+    label = f"{ctx.study} {ctx.wildcards['split']} batch {ctx.wildcards['batch']}"
+    log.info("%s: samples %d..%d of %d (%s)", label, lo, hi - 1, n, name)
     t0 = time.perf_counter()
     if runs_in_process(sim, timeout, ctx.dask):
         # a vectorised simulator integrates the whole batch in one call: one task, no cluster to
         # start (that would cost more than the batch) -- it runs here, in the job's process
-        log.info("batch %d: one vectorised task, run in this job's process", batch)
+        log.info("%s: %d samples in one vectorised call in this job's process (one step: no "
+                 "per-sample progress)", label, hi - lo)
         results = run_samples(name, settings, records, timeout)
     else:
         groups = [[r] for r in records]
         with dask_client(ctx.dask, n_workers=ctx.threads, memory_mb=ctx.mem_mb) as client:
             futures = client.map(run_samples, [name] * len(groups), [settings] * len(groups), groups,
                                  [timeout] * len(groups), pure=False)
-            results = _gather(groups, futures, lo)
+            progress = Progress(hi - lo, label, unit="samples", logger=log)
+            results = _gather(groups, futures, lo, progress,
+                              lambda res: _check_result(sim, res)[1] != STATUS_OK)
     ds = batch_dataset(sim, sub, results)
     flagged = np.flatnonzero(ds["status"].values != STATUS_OK)
     for i in flagged:
@@ -223,5 +250,6 @@ def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: 
     ds.attrs.update(ctx.provenance(inputs, str(out), batch=batch, batch_size=batch_size,
                                    split=ctx.wildcards["split"]))
     write_dataset(ds, out)
-    log.info("batch %d done in %.1f s: %d ok, %d flagged", batch, time.perf_counter() - t0,
-             hi - lo - flagged.size, flagged.size)
+    wall = time.perf_counter() - t0
+    log.info("%s done in %.1f s (%s samples/s): %d ok, %d flagged", label, wall,
+             format_rate((hi - lo) / wall) if wall > 0 else "?", hi - lo - flagged.size, flagged.size)
