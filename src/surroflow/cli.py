@@ -3,7 +3,8 @@
 Commands
     validate CONFIG            validate a config, print every violation with its key path
                                (--import: import python: simulators too; --safe: safe mode)
-    simulators                 list the registered simulators with their parameters
+    simulators [NAME...]       list the simulators (built in, registered, plugged in by entry
+                               point) with their parameters, outputs and settings (--json)
     cluster                    run the dask LocalCluster of a workflow run (started by the Snakefile)
     config-docs                print the reference table of every config key (config/README.md)
     provenance [RESULTS]       print the provenance of every artifact and check each file's
@@ -15,9 +16,10 @@ Commands
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from . import SurroflowError, __version__
 
@@ -36,15 +38,56 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulators(args: argparse.Namespace) -> int:
-    from .simulators import available, simulator_class
-    for name in available():
-        try:
-            cls = simulator_class(name)
-        except Exception as exc:  # noqa: BLE001 - listing must not stop at one broken plugin
-            print(f"{name}: unavailable ({exc})")
-            continue
-        print(f"{name}  [{', '.join(cls.tasks)}]  {(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}")
-    return 0
+    from .simulators import available, describe
+    names = args.names or available()
+    rows = [describe(name) for name in names]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for k, row in enumerate(rows):
+            print(("\n" if k else "") + "\n".join(simulator_lines(row)))
+    return 2 if args.names and any("error" in r for r in rows) else 0
+
+
+def simulator_lines(row: dict) -> list[str]:
+    """The text form of :func:`surroflow.simulators.describe`: a head line, then parameters,
+    outputs, settings and notes, indented."""
+    if "error" in row:
+        return [f"{row['name']}: unavailable ({row['error']})"]
+    lines = [f"{row['name']}  [{', '.join(row['tasks'])}]  {row['summary']}"]
+    if row.get("entry_point"):
+        dist = f" of {row['distribution']}" if row.get("distribution") else ""
+        lines.append(f"  entry point {row['entry_point']}{dist}")
+    else:
+        lines.append(f"  {row['origin']}: {row['class']}")
+
+    def table(title: str, items: list | None, cells, unknown: str = "from settings") -> None:
+        if items is None:
+            lines.append(f"  {title}: {unknown}")
+            return
+        lines.append(f"  {title}:" + ("" if items else " none"))
+        body = [cells(i) for i in items]
+        widths = [max(len(r[c]) for r in body) for c in range(len(body[0]))] if body else []
+        for r in body:
+            lines.append("    " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+    table("parameters", row["parameters"],
+          lambda p: [p["name"], f"[{p['low']:g}, {p['high']:g}]", p["units"], "log" if p["log_scale"] else "",
+                     p["long_name"]])
+    table("outputs", row["outputs"],
+          lambda v: [v["name"], f"({', '.join(v['dims'])})", v["units"], v["long_name"]])
+
+    def setting(s: dict) -> list[str]:
+        kind = s["type"] or "?"
+        kind += f" {s['allowed']}" if s["allowed"] and s["type"] != "choice" else ""
+        kind = s["allowed"] if s["type"] == "choice" and s["allowed"] else kind
+        kind += " or null" if s["nullable"] else ""
+        default = ("required" if s["required"] else "default ?" if s["required"] is None
+                   else f"default {json.dumps(s['default'])}")
+        return [s["name"], kind, default]
+    table("settings", row["settings"], setting, "not declared")
+    lines += [f"  note: {n}" for n in row["notes"]]
+    return lines
 
 
 def misplaced(attrs: dict, path: Path, results: Path) -> list[str]:
@@ -166,37 +209,78 @@ def _cmd_config_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sub(sub: Any, name: str, summary: str, description: str,
+         examples: str) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` has a description and examples."""
+    return sub.add_parser(name, help=summary, description=description,
+                          epilog="examples:\n" + "\n".join(f"  {e}" for e in examples.strip().splitlines()),
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="surroflow", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"surroflow {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("validate", help="validate a config file")
+    p = _sub(sub, "validate", "validate a config file",
+             "Validate CONFIG against the schema and every check that needs the code (each study's "
+             "simulator\nis built with its settings); print every violation with its key path, or "
+             "'valid' and the\nstudies.  Exit status 2 on an invalid config.",
+             """python -m surroflow validate config/config.yaml
+python -m surroflow validate my.yaml --safe        # a config you did not write
+python -m surroflow validate my.yaml --import      # also import python: simulators""")
     p.add_argument("config")
     p.add_argument("--import", dest="import_modules", action="store_true",
                    help="import 'python:module:Class' simulators to check their settings (runs their code)")
     p.add_argument("--safe", action="store_true",
                    help="check the config as untrusted input (safe mode: see docs/security.md)")
     p.set_defaults(func=_cmd_validate)
-    p = sub.add_parser("simulators", help="list registered simulators")
+    p = _sub(sub, "simulators", "list the simulators with their parameters, outputs and settings",
+             "List every simulator: built in, registered, and plugged in by installed packages "
+             "(entry-point\ngroup 'surroflow.simulators').  For each: its parameters (name, range, "
+             "units, log scale),\noutputs (name, dims, units) and settings (name, type, default), read "
+             "from the code; a part\nthe class declares only with settings (e.g. 'external', 'files') "
+             "is 'from settings', and a\nnote says why.  Exit status 2 when a NAME given cannot be loaded.",
+             """python -m surroflow simulators
+python -m surroflow simulators burgers
+python -m surroflow simulators --json > simulators.json""")
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these simulators (default: all)")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON list, one object per simulator (the same content)")
     p.set_defaults(func=_cmd_simulators)
-    p = sub.add_parser("provenance", help="print provenance and find stale artifacts")
+    p = _sub(sub, "provenance", "print provenance and find stale artifacts",
+             "Print the provenance of every artifact under RESULTS (stage, study, creation time, "
+             "version,\ncommit) and check it against CONFIG: an artifact made with another config, "
+             "from an input\nthat changed since, or copied to another name is STALE.  Exit status 1 "
+             "when any is stale.",
+             """python -m surroflow provenance
+python -m surroflow provenance results --config config/config.yaml""")
     p.add_argument("results", nargs="?", default="results")
     p.add_argument("--config", default="config/config.yaml")
     p.set_defaults(func=_cmd_provenance)
-    p = sub.add_parser("cluster", help="run a LocalCluster for a workflow run (the Snakefile starts it)",
-                       description="Run a dask LocalCluster of WORKERS single-threaded workers until "
-                                   "SIGTERM or until the process PARENT_PID is gone; its scheduler "
-                                   "address is written to ADDRESS_FILE (JSON) once it is up.")
+    p = _sub(sub, "cluster", "run a LocalCluster for a workflow run (the Snakefile starts it)",
+             "Run a dask LocalCluster of WORKERS single-threaded workers until SIGTERM or until the "
+             "process\nPARENT_PID is gone; its scheduler address is written to ADDRESS_FILE (JSON) "
+             "once it is up.",
+             """python -m surroflow cluster --address-file .snakemake/cluster.json --workers 2 --memory-mb 4000""")
     p.add_argument("--address-file", required=True)
     p.add_argument("--workers", type=int, required=True)
     p.add_argument("--memory-mb", type=int, default=None)
     p.add_argument("--parent-pid", type=int, default=None)
     p.set_defaults(func=_cmd_cluster)
-    p = sub.add_parser("config-docs", help="print the Markdown reference of every config key")
+    p = _sub(sub, "config-docs", "print the Markdown reference of every config key",
+             "Print the Markdown table of every config key (description, type, default) from the "
+             "schema, or\nrewrite it in FILE between the markers\n  " + BEGIN + "\n  " + END,
+             """python -m surroflow config-docs
+python -m surroflow config-docs --update config/README.md""")
     p.add_argument("--update", metavar="FILE", help="rewrite the table between the markers in FILE")
     p.set_defaults(func=_cmd_config_docs)
-    p = sub.add_parser("export", help="export a trained parametric surrogate (ONNX; see docs/export.md)")
+    p = _sub(sub, "export", "export a trained parametric surrogate (ONNX; see docs/export.md)",
+             "Export the trained parametric surrogate NAME of a study folder (or a model file) to "
+             "ONNX, or\nwith --format netcdf to the layout of surroflow/export_reference.py; the "
+             "export is run against\nthe model's own prediction unless --no-check.",
+             """python -m surroflow export results/burgers rbf -o burgers_rbf.onnx
+python -m surroflow export results/burgers/train/rbf.nc --format netcdf""")
     p.add_argument("source", help="study folder (results/<study>) or a model file")
     p.add_argument("name", nargs="?", default=None, help="model name (the surrogate's key in the config)")
     p.add_argument("-o", "--output", default=None, help="output file (default NAME.onnx, or NAME.nc)")

@@ -6,7 +6,9 @@ results and working folders anywhere the user may write.  That is fine for a tru
 *Safe mode* (``SURROFLOW_SAFE_MODE=1``, ``validate --safe``, :func:`set_safe_mode` or
 ``with safe_mode():``) is for configs you did not write: it allows only
 
-* registered simulators and readers (no ``python:`` references);
+* built-in and registered simulators and readers (no ``python:`` references, no simulators
+  plugged in through the ``surroflow.simulators`` entry points: the simulator registry refuses
+  those before importing them);
 * external programs from an allow-list: ``ccx`` (CalculiX), extended only from outside the
   config with ``SURROFLOW_ALLOWED_COMMANDS`` (``:``-separated program names or absolute paths);
 * environment variables for the solver that cannot load code (``OMP_*``, ``MKL_*``, ...);
@@ -200,7 +202,8 @@ def _study_problems(key: str, sc: Mapping, root: str | os.PathLike[str] | None) 
     name = sim.get("name")
     if isinstance(name, str) and name.startswith("python:"):
         problems.append(f"{key}.simulator.name: {name!r} imports code; safe mode allows only "
-                        "registered simulators (see surroflow.simulators.available())")
+                        "registered simulators (built in or registered in this process; no python: "
+                        "or entry-point plug-ins)")
     settings = sim.get("settings") or {}
     if not isinstance(settings, Mapping):
         return problems

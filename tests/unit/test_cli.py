@@ -1,6 +1,8 @@
-"""The command line: validate (errors and notes) and provenance (stale artifacts by rule name)."""
+"""The command line: validate (errors and notes), provenance (stale artifacts by rule name),
+simulators (what each declares, as text and JSON) and every subcommand's help."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -71,3 +73,56 @@ def test_provenance_uses_rule_names_and_model_names(tmp_path, config):
     t = next(r for r in stale if r["file"].endswith("test.nc"))
     assert "holds the 'train' split but is named test.nc" in t["status"]
     assert main(["provenance", str(res), "--config", str(config)]) == 1
+
+
+# --------------------------------------------------------------------------- simulators
+def test_simulators_json_describes_a_builtin(capsys):
+    assert main(["simulators", "burgers", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["name"] == "burgers" and row["origin"] == "built-in"
+    assert row["class"] == "surroflow.simulators.burgers:Burgers1D" and row["tasks"] == ["parametric"]
+    params = {p["name"]: p for p in row["parameters"]}
+    assert list(params) == ["nu", "amplitude", "shift"]
+    assert params["nu"] == {"name": "nu", "low": 0.01, "high": 0.1, "units": "m2 s-1", "log_scale": True,
+                            "long_name": "kinematic viscosity"}
+    assert (params["amplitude"]["low"], params["amplitude"]["high"], params["amplitude"]["units"]) == (0.5, 1.5, "m s-1")
+    assert params["shift"]["high"] == pytest.approx(np.pi / 2) and params["shift"]["units"] == "m"
+    assert row["outputs"] == [{"name": "u", "dims": ["time", "x"], "units": "m s-1", "long_name": "velocity"}]
+    settings = {s["name"]: s for s in row["settings"]}
+    assert list(settings) == ["n_x", "n_grid", "t_end", "n_time", "dt", "scheme"]   # setting_defaults
+    assert settings["n_x"] == {"name": "n_x", "type": "int", "nullable": False, "allowed": ">= 8",
+                               "default": 256, "required": False}
+    assert settings["n_grid"]["type"] == "int" and settings["n_grid"]["nullable"] is True
+    assert settings["n_grid"]["default"] is None
+    assert settings["dt"]["type"] == "float" and settings["dt"]["nullable"] is True
+    assert settings["scheme"]["type"] == "choice" and settings["scheme"]["default"] == "etdrk4"
+    assert "etdrk4" in settings["scheme"]["allowed"] and row["notes"] == []
+
+
+def test_simulators_lists_every_simulator_without_crashing(capsys):
+    from surroflow.simulators import available
+    assert main(["simulators"]) == 0
+    out = capsys.readouterr().out
+    for name in available():
+        assert f"\n{name}  [" in f"\n{out}" or f"\n{name}: unavailable" in f"\n{out}", name
+    assert "nu         [0.01, 0.1]" in out and "u  (time, x)  m s-1  velocity" in out
+    # simulators that need settings to be built are listed, and say why a part is unknown
+    assert main(["simulators", "external", "files", "--json"]) == 0
+    external, files = json.loads(capsys.readouterr().out)
+    assert external["parameters"] is None and external["outputs"] is None
+    assert external["notes"][0].startswith("cannot be built without settings: simulator.settings.command: required")
+    assert "template" in {s["name"] for s in external["settings"]}
+    assert files["parameters"] is None and files["settings"] is None
+    assert any(n.startswith("settings: not declared") for n in files["notes"])
+    assert main(["simulators", "nope"]) == 2
+    assert "nope: unavailable (unknown simulator 'nope'" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["validate", "simulators", "provenance", "cluster", "config-docs", "export"])
+def test_every_subcommand_has_a_description_and_examples(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    assert "examples:\n  python -m surroflow " + command in text
+    assert len(text.split("\n\n")[1]) > 40            # the description, after the usage

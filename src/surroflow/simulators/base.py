@@ -7,10 +7,12 @@ exceptions (or non-finite output), never by returning zeros.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from abc import ABC, abstractmethod
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -58,6 +60,37 @@ class Coordinate:
     extra_attrs: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class SettingsRecord:
+    """What a simulator's constructor checked while :func:`recording_settings` was active: the
+    first :func:`check_setting` call of each key (``kind``, ``value``, ``nullable``, ``allowed``)
+    and the ``allowed`` names given to :func:`check_unknown_settings`.  ``python -m surroflow
+    simulators`` describes settings from this record, so the checks are the one declaration."""
+
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    allowed: list[str] | None = None
+
+
+_RECORD: ContextVar[SettingsRecord | None] = ContextVar("surroflow_settings_record", default=None)
+
+
+@contextlib.contextmanager
+def recording_settings() -> Iterator[SettingsRecord]:
+    """``with recording_settings() as rec: cls()``: record the setting checks made inside."""
+    record = SettingsRecord()
+    token = _RECORD.set(record)
+    try:
+        yield record
+    finally:
+        _RECORD.reset(token)
+
+
+def _bounds(minimum: float | None, exclusive_minimum: float | None, maximum: float | None) -> str:
+    out = [f"{op} {v:g}" for op, v in ((">=", minimum), (">", exclusive_minimum), ("<=", maximum))
+           if v is not None]
+    return " and ".join(out)
+
+
 def setting_error(key: str, allowed: str, value: Any) -> SurroflowError:
     """The one message of a bad setting: ``simulator.settings.<key>: expected ..., got ...``."""
     return SurroflowError(f"simulator.settings.{key}: expected {allowed}, got {value!r}")
@@ -73,6 +106,11 @@ def check_setting(key: str, value: Any, kind: str, *, minimum: float | None = No
     ``"path"`` (a non-empty string) or ``"choice"`` (one of ``choices``).  Returns the value as
     ``int``/``float``/``str`` (``None`` when ``nullable`` and null); raises
     :class:`SurroflowError` naming ``simulator.settings.<key>`` and what is allowed."""
+    record = _RECORD.get()
+    if record is not None and key not in record.checks:
+        record.checks[key] = {"kind": kind, "value": value, "nullable": nullable,
+                              "allowed": (f"one of {list(choices or [])}" if kind == "choice"
+                                          else _bounds(minimum, exclusive_minimum, maximum) or None)}
     if value is None and nullable:
         return None
     null = " or null" if nullable else ""
@@ -86,14 +124,8 @@ def check_setting(key: str, value: Any, kind: str, *, minimum: float | None = No
         return value
     if kind not in ("int", "float"):
         raise ValueError(f"check_setting: unknown kind {kind!r}")
-    bounds = []
-    if minimum is not None:
-        bounds.append(f">= {minimum:g}")
-    if exclusive_minimum is not None:
-        bounds.append(f"> {exclusive_minimum:g}")
-    if maximum is not None:
-        bounds.append(f"<= {maximum:g}")
-    what = ("an integer" if kind == "int" else "a finite number") + (" " + " and ".join(bounds) if bounds else "") + null
+    bounds = _bounds(minimum, exclusive_minimum, maximum)
+    what = ("an integer" if kind == "int" else "a finite number") + (" " + bounds if bounds else "") + null
     if kind == "int":
         ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
     else:
@@ -111,6 +143,9 @@ def check_setting(key: str, value: Any, kind: str, *, minimum: float | None = No
 def check_unknown_settings(name: str, settings: Mapping[str, Any], allowed: Iterable[str]) -> None:
     """``simulator.settings.<key>: unknown setting`` for the first key not in ``allowed``."""
     allowed = sorted(allowed)
+    record = _RECORD.get()
+    if record is not None and record.allowed is None:
+        record.allowed = list(allowed)
     unknown = sorted(set(settings) - set(allowed))
     if unknown:
         raise SurroflowError(f"simulator.settings.{unknown[0]}: unknown setting of simulator {name!r}; "
