@@ -65,13 +65,21 @@ def test_front_page_survives_jinja_and_docutils(pages, tmp_path):
     write_front_page(pages, html_path, rst_path, intro_rst="Intro with ``code`` {not jinja}.")
     page = html_path.read_text()
     assert page.count("data:image/png;base64,") == 3 and "Burgers study." in page
+    for study in ("burgers", "l63", "plate"):
+        assert f'id="sf-study-{study}"' in page
+    assert "<th>rel_l2_mean</th>" in page and "<th>vpt_median</th>" in page and "uncertainty propagation" in page
+    assert ".sf-overview th{" in page
+    # docutils refuses lines over 10,000 characters: the embedded figures are wrapped
+    assert max(len(line) for line in page.splitlines()) < 10_000
     # what Snakemake does with the report description (snakemake/report/__init__.py)
     rendered = jinja2.Environment().from_string(rst_path.read_text()).render(snakemake=None)
     body = publish_parts(rendered, writer_name="html",
                          settings_overrides={"halt_level": 2, "report_level": 2})["html_body"]
-    assert "Intro with" in body and ("<code" in body or "<tt" in body)
-    for study in ("burgers", "l63", "plate"):
-        assert f'id="sf-study-{study}"' in body
-    assert body.count("data:image/png;base64,") == 3
-    assert "<th>rel_l2_mean</th>" in body and "<th>vpt_median</th>" in body and "uncertainty propagation" in body
-    assert ".sf-overview th{" in body                      # CSS braces untouched by Jinja
+    assert "Intro with" in body and ("<code" in body or "<tt" in body) and "{not jinja}" in body
+    glance = {study: body.split(f'id="sf-glance-{study}"', 1)[1].split("</li>", 1)[0]
+              for study in ("burgers", "l63", "plate")}
+    assert "best <b>gp</b>, rel_l2_mean 0.002; baseline lin 0.01 (skill 0.8); speed-up 1200; coverage_95 0.97" \
+        in glance["burgers"]
+    assert "best <b>opinf</b>, vpt_median 7.5; baseline persistence 0.2 (VPT ratio 37.5)" in glance["l63"]
+    assert "baseline" not in glance["plate"]
+    assert "data:image" not in body            # the landing page stays short: figures are on the overview

@@ -143,27 +143,36 @@ def _chromium() -> str:
     return exe
 
 
-def test_report_front_page_in_a_browser(tiny_run, tmp_path):
-    """Headless Chromium runs the report's JavaScript: the page it shows first holds the overview
-    table, and for every study its name, description, summary table and headline figures."""
-    report = tiny_run / "results" / "report.html"
-    res = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path}",
-                          "--virtual-time-budget=20000", "--dump-dom", report.as_uri()],
+def _dom(page, profile) -> str:
+    """The page's DOM after its JavaScript ran in headless Chromium."""
+    res = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
+                          "--virtual-time-budget=20000", "--dump-dom", page.as_uri()],
                          capture_output=True, text=True, timeout=240)
-    dom = res.stdout
-    assert res.returncode == 0 and "sf-overview" in dom, res.stderr[-2000:]
+    assert res.returncode == 0, res.stderr[-2000:]
+    return res.stdout
+
+
+def test_report_front_page_in_a_browser(tiny_run, tmp_path):
+    """Headless Chromium runs the report's JavaScript: the page it opens on lists every study with
+    its best model; the report's overview page holds, per study, its name, description, summary
+    table and headline figures."""
+    results = tiny_run / "results"
+    dom = _dom(results / "report.html", tmp_path / "a")
     assert "Studies at a glance" in dom
+    for study in ("tiny", "l63"):
+        assert f'id="sf-glance-{study}"' in dom, study
+    assert "baseline linear" in dom.split('id="sf-glance-tiny"', 1)[1].split("</li>", 1)[0]
+    html = (results / "report.html").read_text(errors="replace")
+    assert "overview/overview.html" in html                     # the overview page is in the report
+    page = _dom(results / "overview" / "overview.html", tmp_path / "b")
     for study, task, cols in (("tiny", "parametric", ("rel_l2_mean", "coverage_95", "speedup")),
                               ("l63", "forecast", ("vpt_median", "vpt_over_persistence"))):
-        assert f'id="sf-study-{study}"' in dom and f"{study} ({task})" in dom, study
-        section = dom.split(f'id="sf-study-{study}"', 1)[1].split('id="sf-study-', 1)[0]
+        assert f'id="sf-study-{study}"' in page and f"{study} ({task})" in page, study
+        section = page.split(f'id="sf-study-{study}"', 1)[1].split('id="sf-study-', 1)[0]
         assert f"{study}: summary" in section and all(f"<th>{c}</th>" in section for c in cols), study
         assert section.count("data:image/png;base64,") >= 2, study
-        description = BOTH["studies"][study].get("description")
-        if description:
-            assert " ".join(description.split())[:40] in section, study
-    # the parametric study's best model is named against its baseline (tiny has a linear surrogate)
-    assert "baseline linear" in dom.split('id="sf-study-tiny"', 1)[1]
+        description = BOTH["studies"][study]["description"]
+        assert " ".join(description.split())[:40] in section, study
 
 
 def test_provenance_reports_nothing_stale_after_a_clean_run(tiny_run):

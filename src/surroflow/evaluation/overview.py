@@ -2,10 +2,13 @@
 its summary table, its best model against its baseline and its headline figures.
 
 Read from what the evaluations wrote (``<study>/evaluation/summary.csv`` and ``figures/``, and
-``<study>/uq/summary.csv`` where a study propagates uncertainty); nothing is recomputed.  The
-page is written twice from the same HTML: ``overview.html`` (a standalone page, figures
-embedded) and ``front_page.rst`` (the same body in a ``raw`` block, which the Snakefile gives
-Snakemake's ``--report`` as the report's description, so the report opens on it).
+``<study>/uq/summary.csv`` where a study propagates uncertainty); nothing is recomputed.  Two
+outputs: ``overview.html``, the whole page (figures embedded), shown in the report's
+``overview`` category; and ``front_page.rst``, which the Snakefile gives Snakemake's
+``--report`` as the report's description, so the report opens on it: the static description,
+then one line per study (best model, its metric, the baseline, speed-up, coverage).  The landing
+page of Snakemake's report is a narrow column centred on the screen, whose top is cut off when
+it is taller than the window, so the tables and figures stay on the overview page.
 
 "Best" and "baseline" per task: parametric studies rank surrogates by ``rel_l2_mean`` (lower is
 better) against the ``linear`` surrogate where the study has one; forecast studies rank the
@@ -122,7 +125,8 @@ def body_html(pages: Sequence[StudyPage]) -> str:
     parts = [f'<div class="sf-overview"><style>{STYLE}</style>']
     parts.append('<h2 id="sf-overview-table">Studies at a glance</h2>')
     rows = [{k: _fmt(v) for k, v in r.items()} for r in overview_rows(pages)]
-    parts.append(table_fragment(rows, list(rows[0]) if rows else [], all_columns=False))
+    parts.append('<div class="sf-scroll">' + table_fragment(rows, list(rows[0]) if rows else [], all_columns=False)
+                 + "</div>")
     parts.append("<p>best: the model with the lowest mean relative L2 test error (parametric) or the highest "
                  "median valid prediction time in Lyapunov times (forecast); skill vs baseline: 1 − error/error "
                  "of the linear surrogate (parametric), VPT/VPT of persistence (forecast). Each study's full "
@@ -138,10 +142,11 @@ def body_html(pages: Sequence[StudyPage]) -> str:
             if base:
                 line += f"; baseline {html.escape(str(base[_NAME[p.task]]))}: {_fmt(base[metric])}"
             parts.append(f"<p>{line}.</p>")
-        parts.append(table_fragment(p.rows, COLUMNS[p.task], title=f"{p.name}: summary", all_columns=False))
+        parts.append('<div class="sf-scroll">' + table_fragment(p.rows, COLUMNS[p.task], title=f"{p.name}: summary",
+                                                                all_columns=False) + "</div>")
         if p.uq_rows:
-            parts.append(table_fragment(p.uq_rows, UQ_COLUMNS, title=f"{p.name}: uncertainty propagation",
-                                        all_columns=False))
+            parts.append('<div class="sf-scroll">' + table_fragment(
+                p.uq_rows, UQ_COLUMNS, title=f"{p.name}: uncertainty propagation", all_columns=False) + "</div>")
         parts.append('<div class="sf-figs">' + "".join(_img(f, f"{p.name}: {f.stem}") for f in p.figures) + "</div>")
     parts.append("</div>")
     return "\n".join(parts)
@@ -153,25 +158,45 @@ STYLE = (".sf-overview{font-size:13px}.sf-overview h2{font-size:1.2em;font-weigh
          ".sf-overview th,.sf-overview td{border:1px solid #ccc;padding:3px 6px;text-align:right}"
          ".sf-overview th{background:#f0f0f0}.sf-overview td:first-child,.sf-overview th:first-child"
          "{text-align:left}.sf-overview caption{text-align:left;font-weight:bold;margin-bottom:4px}"
-         ".sf-overview .sf-figs{display:flex;flex-wrap:wrap;gap:8px}.sf-overview img{max-width:560px}"
+         ".sf-overview .sf-scroll{overflow-x:auto;max-width:100%}"
+         ".sf-overview .sf-figs{display:flex;flex-wrap:wrap;gap:8px}.sf-overview img{max-width:min(560px,100%)}"
          ".sf-overview figcaption{font-size:11px;color:#555}")
+
+
+def glance_html(pages: Sequence[StudyPage]) -> str:
+    """The report's landing page: one line per study, narrow enough for its column."""
+    items = []
+    for r, p in zip(overview_rows(pages), pages):
+        metric = r["metric"]
+        line = f'<b>{html.escape(p.name)}</b> ({p.task}): best <b>{html.escape(str(r["best model"]))}</b>, {metric} {_fmt(r["best"])}'
+        if isinstance(r["skill vs baseline"], float) and math.isfinite(r["skill vs baseline"]):
+            what = "skill" if p.task == "parametric" else "VPT ratio"
+            line += (f'; baseline {html.escape(str(r["baseline"]))} {_fmt(r["baseline value"])} '
+                     f'({what} {_fmt(r["skill vs baseline"])})')
+        for col, name in (("speedup", "speed-up"), ("coverage_95", "coverage_95")):
+            if isinstance(r[col], float) and math.isfinite(r[col]):
+                line += f"; {name} {_fmt(r[col])}"
+        items.append(f'<li id="sf-glance-{html.escape(p.name)}">{line}</li>')
+    return ('<div class="sf-overview"><h2 id="sf-glance">Studies at a glance</h2><ul style="list-style:disc;'
+            'padding-left:1.2em">' + "".join(items) + "</ul><p>Each study's description, summary table and "
+            "headline figures: <b>overview</b> under Results; all its tables and figures: its own entry.</p></div>")
 
 
 def write_front_page(pages: Sequence[StudyPage], html_path: str | Path, rst_path: str | Path,
                      title: str = "surroflow run", intro_rst: str = "") -> None:
-    """``overview.html`` (standalone) and ``front_page.rst`` (the report's description:
-    ``intro_rst``, the static description, then the page)."""
+    """``overview.html`` (the whole page, standalone) and ``front_page.rst`` (the report's
+    description: ``intro_rst``, the static description, then :func:`glance_html`)."""
     body = body_html(pages)
     page = (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
             f"<body><h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n")
     with atomic_path(html_path) as tmp:
         Path(tmp).write_text(page, encoding="utf-8")
     # Snakemake renders the description with Jinja2 first: the raw block keeps the HTML literal
-    indented = "\n".join("   " + line for line in body.splitlines())
+    indented = "\n".join("   " + line for line in glance_html(pages).splitlines())
     rst = (f"{intro_rst.strip()}\n\n{{% raw %}}\n\n.. raw:: html\n\n{indented}\n\n{{% endraw %}}\n")
     with atomic_path(rst_path) as tmp:
         Path(tmp).write_text(rst, encoding="utf-8")
 
 
 __all__ = ["COLUMNS", "HEADLINE", "RANKING", "StudyPage", "load_study", "overview_rows", "body_html",
-           "write_front_page"]
+           "glance_html", "write_front_page"]
