@@ -191,6 +191,45 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 BEGIN, END = "<!-- BEGIN KEYS (python -m surroflow config-docs --update config/README.md) -->", "<!-- END KEYS -->"
+SIM_BEGIN = "<!-- BEGIN SIMULATORS (python -m surroflow config-docs --update config/README.md) -->"
+SIM_END = "<!-- END SIMULATORS -->"
+#: simulators left out of the generated table (test doubles)
+UNDOCUMENTED_SIMULATORS = ("flaky_burgers",)
+
+
+def simulators_markdown() -> str:
+    """A Markdown table of the built-in simulators: parameters (range, units, log scale),
+    outputs (dims, units) and settings (type, allowed values, default), from
+    :func:`surroflow.simulators.describe`, i.e. from the code."""
+    from .simulators import available, describe
+
+    def cell(items: list | None, fmt, none: str) -> str:
+        return none if items is None else ("none" if not items else "<br>".join(fmt(i) for i in items))
+
+    def setting(x: dict) -> str:
+        kind = x["allowed"] if x["type"] == "choice" else " ".join(t for t in (x["type"], x["allowed"]) if t)
+        kind = (kind or "?") + (" or null" if x["nullable"] else "")
+        default = "required" if x["required"] else "?" if x["required"] is None else json.dumps(x["default"])
+        return f"`{x['name']}` ({kind}; {default})"
+    rows = ["| simulator | parameters | outputs | settings (type; default) |", "| --- | --- | --- | --- |"]
+    for name in available():
+        d = describe(name)
+        if name in UNDOCUMENTED_SIMULATORS or d.get("origin") != "built-in":
+            continue
+        params = cell(d["parameters"], lambda p: f"`{p['name']}` [{p['low']:g}, {p['high']:g}] {p['units']}"
+                      + (" (log)" if p["log_scale"] else ""), "from settings")
+        outs = cell(d["outputs"], lambda v: f"`{v['name']}` ({', '.join(v['dims'])}) {v['units']}", "from settings")
+        sets = cell(d["settings"], setting, "see its docstring")
+        rows.append(f"| `{name}` | {params} | {outs} | {sets} |")
+    return "\n".join(rows) + "\n"
+
+
+def _replace_block(text: str, begin: str, end: str, body: str, path: Path) -> str:
+    if begin not in text or end not in text:
+        raise SurroflowError(f"{path}: markers {begin!r} and {end!r} not found")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}{end}{tail}"
 
 
 def _cmd_config_docs(args: argparse.Namespace) -> int:
@@ -200,12 +239,8 @@ def _cmd_config_docs(args: argparse.Namespace) -> int:
         print(table, end="")
         return 0
     path = Path(args.update)
-    text = path.read_text()
-    if BEGIN not in text or END not in text:
-        raise SurroflowError(f"{path}: markers {BEGIN!r} and {END!r} not found")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(f"{head}{BEGIN}\n{table}{END}{tail}")
+    text = _replace_block(path.read_text(), BEGIN, END, table, path)
+    path.write_text(_replace_block(text, SIM_BEGIN, SIM_END, simulators_markdown(), path))
     return 0
 
 

@@ -26,7 +26,7 @@ def test_missing_ccx_gives_an_install_hint():
 
 
 @pytest.mark.parametrize("bad, match", [
-    ({"meshsize": 3}, "unknown key"),
+    ({"meshsize": 3}, r"simulator.settings.meshsize: unknown setting of simulator .calculix_plate.; allowed: \["),
     ({"element": "C3D20"}, "not allowed"),
     ({"hardening": "nonlinear"}, "not allowed"),
     ({"n_theta": 2.5}, "integer"),

@@ -202,3 +202,20 @@ def test_unavailable_simulator_is_a_note_not_an_error():
     out = validate_config(cfg, notes=notes)
     assert out["studies"]["s"]["simulator"]["name"] == "test_unavailable_solver"
     assert notes == ["studies.s: skipped on this machine: the solver 'nosuchsolver' is not installed"]
+
+
+def test_config_readme_simulator_table_is_the_generated_one():
+    """config/README.md's simulator table is what `config-docs --update` writes from the code:
+    parameters, outputs and settings as the simulators declare and check them."""
+    import shutil
+
+    from surroflow.cli import SIM_BEGIN, SIM_END, simulators_markdown
+    text = (ROOT / "config" / "README.md").read_text()
+    block = text.split(SIM_BEGIN, 1)[1].split(SIM_END, 1)[0].strip("\n").splitlines()
+    fresh = simulators_markdown().strip("\n").splitlines()
+    # without ccx the CalculiX row cannot say its settings' types: compare the others
+    skip = () if shutil.which("ccx") else ("| `calculix_plate` |",)
+    keep = [line for line in fresh if not line.startswith(skip)]
+    assert [line for line in block if not line.startswith(skip)] == keep, \
+        "config/README.md's simulator table drifted; regenerate with `python -m surroflow config-docs --update config/README.md`"
+    assert any(line.startswith("| `burgers` |") and "`n_x` (int >= 8; 256)" in line for line in block)

@@ -26,14 +26,14 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 from string import Template
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
 from .. import SurroflowError
 from ..mesh import Mesh, mesh_variables, plate_with_hole
 from .base import (Coordinate, OutputVariable, Parameter, SampleFailure, Simulator, check_setting,
-                   collect_outputs)
+                   check_unknown_settings, collect_outputs)
 from .process import KEEP_CHOICES as KEEP, CommandRunner, default_workdir_root, format_value
 
 INSTALL_HINT = ("install CalculiX with `apt-get install calculix-ccx` (Debian/Ubuntu; "
@@ -145,13 +145,12 @@ class CalculixPlate(Simulator):
 
     name = "calculix_plate"
     time_dim = "step"
+    #: every setting and its default (``python -m surroflow simulators`` lists them)
+    setting_defaults: ClassVar[Mapping[str, Any]] = DEFAULTS
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
-        unknown = sorted(set(settings) - set(DEFAULTS))
-        if unknown:
-            raise SurroflowError(f"simulator.settings: unknown key(s) {unknown} for calculix_plate; "
-                                 f"allowed: {sorted(DEFAULTS)}")
+        check_unknown_settings(self.name, settings, self.setting_defaults)
         s = {**DEFAULTS, **settings}
         self.options = s
         self._check(s)
