@@ -60,28 +60,14 @@ def slurm_unavailable() -> str | None:
     return None
 
 
-def slurm_node_memory_mb() -> int:
-    """RealMemory of the smallest node, MB."""
-    out = subprocess.run(["sinfo", "-h", "-N", "-o", "%m"], capture_output=True, text=True,
-                         timeout=20).stdout.split()
-    return min(int(m.rstrip("+")) for m in out) if out else 1000
+def slurm_test_profile(folder: Path, overrides: Mapping | None = None) -> Path:
+    """The project's SLURM profile with its requests as shipped (the workflow fits them to the
+    nodes that sinfo lists: docs/hpc.md), plus what a test cluster needs.
 
-
-def slurm_test_profile(folder: Path, cpus: int = 1, overrides: Mapping | None = None) -> Path:
-    """The project's SLURM profile adapted to a small test cluster.
-
-    Each job gets at most ``cpus`` CPUs and a third of a node's memory, so that jobs share the
-    node; no account (no slurmdbd), status from squeue, faster status polling, no retries.  The
-    two slurm-* flags are the ones any cluster without accounting needs (docs/hpc.md).
+    No account and status from squeue (the two slurm-* flags any cluster without accounting
+    needs), faster status polling, no retries, and the first failure stops the run.
     """
     p = load_yaml(SLURM_PROFILE)
-    mem_cap = max(500, slurm_node_memory_mb() // 3)
-    p["set-threads"] = {rule: min(int(n), cpus) for rule, n in (p.get("set-threads") or {}).items()}
-    for res in (p.get("set-resources") or {}).values():
-        if "cpus_per_task" in res:
-            res["cpus_per_task"] = min(int(res["cpus_per_task"]), cpus)
-        if "mem_mb" in res:   # a number or an expression of `attempt` (1: no retries here)
-            res["mem_mb"] = min(int(eval(str(res["mem_mb"]), {"attempt": 1})), mem_cap)
     p.update({"slurm-no-account": True, "slurm-status-command": "squeue",
               "slurm-init-seconds-before-status-checks": 10, "retries": 0, "latency-wait": 10,
               "keep-going": False})

@@ -7,6 +7,7 @@ Both must give the artifacts of the local run (`local_reference`), to floating t
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 
@@ -18,27 +19,60 @@ from surroflow.distributed import dask_client
 from surroflow.stages.generate_batch import run_samples
 from surroflow.io import open_dataset
 
+from surroflow.stages.plan import SINFO_FORMAT, parse_sinfo
+
 from .helpers import (SLURM_CONFIG, STUDY, assert_artifacts_allclose, job_counts, local_config,
-                      result_files, slurm_test_profile, snakemake)
+                      result_files, site_partition_account, slurm_test_profile, snakemake)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 
+def _largest_default_node():
+    out = subprocess.run(["sinfo", "-h", "-N", "-o", SINFO_FORMAT], capture_output=True, text=True,
+                         timeout=20, check=True).stdout
+    return parse_sinfo(out).largest(site_partition_account()[0])[1]
+
+
 def test_snakemake_slurm_executor_matches_local_run(slurm_cluster, local_reference, tmp_path):
     work = tmp_path / "work"
-    # one CPU per job, so that jobs share the test node (and one generation worker per job
-    # here against two in the local run: the comparison also covers the worker count)
-    profile = slurm_test_profile(tmp_path / "profile", cpus=1)
+    # the profile's requests as shipped: on a node with fewer CPUs than generate_batch asks for
+    # (4), its jobs get the node's CPUs, with a line saying so
+    profile = slurm_test_profile(tmp_path / "profile")
     res = snakemake(work, local_config(), "--profile", str(profile), "--jobs", "4",
                     cores=None, timeout=420)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-5000:]
+    node = _largest_default_node()
+    clamped = "SLURM: generate_batch asks for 4 CPUs, but the largest node of partition"
+    assert (clamped in out) == (node.cpus < 4), out[-5000:]
+    if node.cpus < 4:
+        assert f"--cpus-per-task={node.cpus}" in out or f"cpus_per_task={node.cpus}" in out
     counts = job_counts(out)
     submitted = out.count("has been submitted with SLURM jobid")
     assert submitted == sum(n for rule, n in counts.items() if rule != "all"), out[-3000:]
     files = result_files(local_reference / "results", STUDY)
     assert f"{STUDY}/evaluation/metrics.nc" in files and f"{STUDY}/train/linear.nc" in files
     assert_artifacts_allclose(local_reference / "results", work / "results", files)
+
+
+def test_request_larger_than_every_node_stops_the_run_before_any_submission(slurm_cluster, tmp_path):
+    work = tmp_path / "work"
+    profile = slurm_test_profile(tmp_path / "profile")
+    t0 = time.monotonic()
+    res = snakemake(work, local_config(), "--profile", str(profile),
+                    "--set-resources", "generate_batch:mem_mb=10000000", cores=None, timeout=240)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out[-5000:]
+    node = _largest_default_node()
+    assert (f"surroflow: error: SLURM: rule generate_batch asks for 1 CPU and mem_mb=10000000 per job, but "
+            f"the largest node of partition ") in out, out[-5000:]
+    assert f"is {node.name} with " in out and f"--set-resources generate_batch:mem_mb={node.memory_mb}" in out
+    assert "surroflow: nothing was submitted" in out
+    assert "has been submitted with SLURM jobid" not in out
+    run_id = re.search(r"SLURM run ID: (\S+)", out).group(1)   # the name of every job of the run
+    assert not subprocess.run(["squeue", "-h", "-n", run_id], capture_output=True, text=True,
+                              timeout=20).stdout.strip()
+    assert time.monotonic() - t0 < 120
 
 
 def test_dask_slurmcluster_matches_local_run(slurm_cluster, local_reference, tmp_path):

@@ -6,12 +6,13 @@ import os
 import sys
 import types
 
-from snakemake.exceptions import WorkflowError
+from snakemake.exceptions import ResourceValidationError, WorkflowError
 from snakemake.logging import logger
+from snakemake.resources import Resource
 
 from surroflow import SurroflowError, __version__ as SURROFLOW_VERSION
 from surroflow.config import load_yaml_strict, stage_sections, validate_config
-from surroflow.stages.plan import Plan
+from surroflow.stages.plan import SINFO_FORMAT, SLURM_FITTED, Plan, parse_sinfo, slurm_allocation
 
 try:
     # snakemake's YAML loader keeps the last of two equal keys: read the files again, refusing them
@@ -225,3 +226,105 @@ def stop_run_cluster():
             proc.wait(timeout=30)
         except Exception:
             proc.kill()
+
+
+# SLURM: requests that fit the nodes.  A job asking for more CPUs or memory than every node has
+# waits in the queue forever (PartitionConfig), silently.  The requests of the profile and of the
+# command line (--default-resources, --set-resources, --set-threads) reach every rule through
+# Snakemake's resource settings; each threads/cpus_per_task/mem_mb there is evaluated through
+# _fit_to_slurm, which passes it through unless the executor is slurm (known only once the DAG is
+# built: the Snakefile is read first).  The first request evaluated checks every job of the run,
+# before any submission.  Decisions: surroflow.stages.plan.SlurmNodes; docs/hpc.md.
+_SLURM = {"nodes": None, "checked": False, "said": set()}
+
+
+def _int(value):
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _slurm_nodes():
+    """The nodes sinfo lists, read once (None when sinfo does not answer: requests go as asked)."""
+    import subprocess
+
+    if _SLURM["nodes"] is None:
+        try:
+            out = subprocess.run(["sinfo", "-h", "-N", "-o", SINFO_FORMAT], capture_output=True,
+                                 text=True, timeout=60, check=True).stdout
+            _SLURM["nodes"] = parse_sinfo(out)
+        except (OSError, subprocess.SubprocessError, SurroflowError) as exc:
+            logger.warning(f"surroflow: cannot read the SLURM nodes with sinfo ({exc}); "
+                           "jobs are submitted with the requests as given")
+            _SLURM["nodes"] = False
+    return _SLURM["nodes"] or None
+
+
+def _check_slurm_jobs(nodes, rule):
+    """Stop the run, before its first submission (a job of ``rule`` was next), when a job fits
+    no node of its partition."""
+    _SLURM["checked"] = True
+    refused = {}
+    for job in workflow.dag.needrun_jobs():
+        res = job.resources   # evaluated through _fit_to_slurm: CPUs of generation jobs clamped
+        cpus = _int(res.get("cpus_per_task")) or _int(res.get("_cores"))
+        why = nodes.misfit(job.rule.name, cpus, _int(res.get("mem_mb")), res.get("slurm_partition"))
+        if why:
+            refused.setdefault(job.rule.name, why)
+    for why in refused.values():
+        logger.error(f"surroflow: error: {why}")
+    if refused:
+        # what onerror does (Snakemake skips it when the scheduler raises), then the one
+        # exception a resource may raise that Snakemake reports without a traceback of its own
+        stop_run_cluster()
+        release_results_lock()
+        raise ResourceValidationError(f"surroflow: nothing was submitted, not even this {rule} job: "
+                                      f"{', '.join(refused)} ask(s) for more than any node of the "
+                                      "cluster has (above)")
+
+
+def _fit_to_slurm(rule, name, value, attempt):
+    """``value`` of resource ``name`` (threads: ``_cores``) of a job of ``rule``, as SLURM can give it."""
+    executor = getattr(workflow.executor_plugin, "name", None)
+    if executor == "slurm-jobstep":   # inside the job: what the allocation holds
+        return slurm_allocation(name, value, os.environ)
+    if executor != "slurm" or _int(value) is None:
+        return value
+    nodes = _slurm_nodes()
+    if nodes is None:
+        return value
+    if not _SLURM["checked"]:
+        _check_slurm_jobs(nodes, rule)
+    partition = workflow.get_rule(rule).resources.get("slurm_partition")
+    partition = None if partition.is_evaluable() else partition.value
+    if name == "mem_mb":
+        value, note = nodes.memory(rule, value, attempt, partition)
+    else:
+        value, note = nodes.cpus(rule, value, partition)
+    if note and note not in _SLURM["said"]:
+        _SLURM["said"].add(note)
+        logger.info(f"surroflow: {note}")
+    return value
+
+
+def _fitted(res):
+    """``res`` evaluated through _fit_to_slurm; the same raw text, so that jobs get the same flags."""
+
+    def fitted(wildcards, **kwargs):
+        value = res.evaluate(wildcards, **kwargs).value
+        return _fit_to_slurm(kwargs["rulename"], res.name, value, kwargs.get("attempt", 1))
+
+    return Resource(res.name, fitted, raw=res.raw)
+
+
+def fit_requests_to_slurm(settings):
+    """Route the profile's and command line's requests through _fit_to_slurm: Snakemake 9's parsed
+    --default-resources, --set-resources and --set-threads, which every rule copies when it is
+    defined (so: before the first rule)."""
+    for resources in (settings._parsed_default_resources, *settings._parsed_overwrite_resources.values()):
+        for name in SLURM_FITTED:
+            if name in resources:
+                resources[name] = _fitted(resources[name])
+    threads = settings._parsed_overwrite_threads
+    threads.update({name: _fitted(res) for name, res in threads.items()})
+
+
+fit_requests_to_slurm(workflow.resource_settings)

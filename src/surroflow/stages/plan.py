@@ -8,11 +8,15 @@ are unit-tested and usable without Snakemake:
   which studies are skipped (a simulator that cannot run here, e.g. CalculiX without ``ccx``);
 * the variables a study reduces, its batch ids, the local-basis checks, the GPU requests of
   torch estimators asked to run on CUDA, the forecast models (baselines included), and the
-  studies with an uncertainty propagation (``uq``) and its surrogate.
+  studies with an uncertainty propagation (``uq``) and its surrogate;
+* :class:`SlurmNodes` -- on ``--executor slurm``, what each job's CPU and memory request becomes
+  on the nodes that ``sinfo`` lists (clamped where that changes no result, else refused in one
+  sentence before any job is submitted), and :func:`slurm_allocation` inside a job.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .. import SurroflowError
@@ -168,4 +172,158 @@ class Plan:
         return int(m["kind"] in TORCH_FORECASTERS and _wants_cuda(m["params"]))
 
 
-__all__ = ["Plan", "NO_STUDY", "TORCH_SURROGATES", "TORCH_FORECASTERS"]
+
+
+# ---------------------------------------------------------------------- SLURM: requests that fit
+#: ``sinfo -h -N -o SINFO_FORMAT``: one line per node and partition: name, CPUs, RealMemory (MB),
+#: partition (``*`` after the cluster's default partition)
+SINFO_FORMAT = "%N %c %m %P"
+#: rules whose threads only size the dask cluster inside the job (one single-threaded worker per
+#: thread): on fewer CPUs they compute the same results, later, so their CPUs are clamped to the
+#: node; any other rule's threads may change its results (BLAS, torch) and are refused instead
+SLURM_CLAMPED_CPU_RULES = frozenset({"generate_batch"})
+#: the resources fitted to the nodes: threads (``_cores``), ``cpus_per_task``, ``mem_mb``
+SLURM_FITTED = ("_cores", "cpus_per_task", "mem_mb")
+
+
+@dataclass(frozen=True)
+class SlurmNode:
+    name: str
+    cpus: int
+    memory_mb: int
+
+
+def parse_sinfo(text: str) -> "SlurmNodes":
+    """The nodes of ``sinfo -h -N -o "%N %c %m %P"`` (:data:`SINFO_FORMAT`) by partition."""
+    partitions: dict[str, list[SlurmNode]] = {}
+    default = None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        fields = line.split()
+        try:
+            name, cpus, memory, partition = fields
+            node = SlurmNode(name, int(cpus.rstrip("+")), int(memory.rstrip("+")))
+        except ValueError:
+            raise SurroflowError(f"sinfo: cannot read the node line {line.strip()!r}; expected "
+                                 f"'{SINFO_FORMAT}' (node, CPUs, memory in MB, partition)") from None
+        if partition.endswith("*"):
+            partition = default = partition.rstrip("*")
+        partitions.setdefault(partition, []).append(node)
+    if not partitions:
+        raise SurroflowError("sinfo lists no node")
+    return SlurmNodes({p: tuple(n) for p, n in partitions.items()}, default)
+
+
+def _cpus(n: int) -> str:
+    return f"{n} CPU" if n == 1 else f"{n} CPUs"
+
+
+def _request(cpus: int | None, mem_mb: int | None) -> str:
+    parts = ([_cpus(cpus)] if cpus else []) + ([f"mem_mb={mem_mb}"] if mem_mb else [])
+    return " and ".join(parts) or "nothing"
+
+
+@dataclass(frozen=True)
+class SlurmNodes:
+    """The nodes of a SLURM cluster by partition, and what a job's request becomes on them.
+
+    A job that asks for more CPUs or memory than every node of its partition has waits in the
+    queue forever (reason ``PartitionConfig``) with nothing printed.  So, before any job is
+    submitted: :meth:`cpus` clamps the CPUs of the rules in :data:`SLURM_CLAMPED_CPU_RULES` to the
+    largest node, :meth:`memory` clamps the memory of a retry (``attempt`` > 1: a first try
+    that fitted) to it, and :meth:`misfit` is the sentence that stops a run whose job fits no
+    node even so (more memory than any node has; more CPUs for a rule whose threads may change
+    its results), naming the rule, the request, the largest node and the flags that fix it.
+    """
+
+    partitions: Mapping[str, tuple[SlurmNode, ...]]
+    default: str | None = None
+
+    def nodes(self, partition: str | None = None) -> tuple[str, tuple[SlurmNode, ...]] | None:
+        """The partition's label and nodes: ``None``/"" the default partition (every node
+        without one), "a,b" either; ``None`` for a partition sinfo does not list (sbatch names it)."""
+        names = [p for p in str(partition or "").replace(",", " ").split() if p]
+        if not names:
+            if self.default is not None:
+                return self.default, self.partitions[self.default]
+            return "(all)", tuple({n.name: n for ns in self.partitions.values() for n in ns}.values())
+        found = [n for p in names for n in self.partitions.get(p, ())]
+        return (",".join(names), tuple(found)) if found else None
+
+    def largest(self, partition: str | None = None, mem_mb: int | None = None) -> tuple[str, SlurmNode] | None:
+        """The partition's label and its largest node: of the nodes with ``mem_mb`` the one with
+        the most CPUs, else (none has that much) the one with the most memory."""
+        where = self.nodes(partition)
+        if where is None:
+            return None
+        label, nodes = where
+        roomy = [n for n in nodes if n.memory_mb >= (mem_mb or 0)]
+        if roomy:
+            return label, max(roomy, key=lambda n: (n.cpus, n.memory_mb))
+        return label, max(nodes, key=lambda n: (n.memory_mb, n.cpus))
+
+    def cpus(self, rule: str, asked: int, partition: str | None = None) -> tuple[int, str | None]:
+        """(CPUs granted, the INFO line when clamped): the threads and cpus_per_task of a job."""
+        found = self.largest(partition)
+        if found is None or asked <= found[1].cpus or rule not in SLURM_CLAMPED_CPU_RULES:
+            return asked, None
+        label, node = found
+        return node.cpus, (f"SLURM: {rule} asks for {_cpus(asked)}, but the largest node of partition "
+                           f"{label}, {node.name}, has {node.cpus}: its jobs get {_cpus(node.cpus)} "
+                           "(threads and cpus_per_task; fewer dask workers, the same results)")
+
+    def memory(self, rule: str, asked: int, attempt: int = 1,
+               partition: str | None = None) -> tuple[int, str | None]:
+        """(MB granted, the INFO line when clamped): a retry asks for ``attempt`` times its first
+        try's memory; beyond the largest node it gets that node's memory, not an endless wait."""
+        where = self.nodes(partition)
+        if where is None or attempt <= 1:
+            return asked, None
+        label, nodes = where
+        node = max(nodes, key=lambda n: (n.memory_mb, n.cpus))
+        if asked <= node.memory_mb:
+            return asked, None
+        return node.memory_mb, (f"SLURM: attempt {attempt} of {rule} asks for mem_mb={asked}, more than "
+                                f"the largest node of partition {label}, {node.name}, has: it gets "
+                                f"mem_mb={node.memory_mb}")
+
+    def misfit(self, rule: str, cpus: int | None, mem_mb: int | None,
+               partition: str | None = None) -> str | None:
+        """The sentence that refuses a job no node of its partition can run, or ``None``."""
+        where = self.nodes(partition)
+        if where is None:
+            return None
+        label, nodes = where
+        if any(n.cpus >= (cpus or 0) and n.memory_mb >= (mem_mb or 0) for n in nodes):
+            return None
+        node = self.largest(partition, mem_mb)[1]
+        fixes = []
+        if (cpus or 0) > node.cpus:
+            fixes.append(f"--set-threads {rule}={node.cpus} --set-resources {rule}:cpus_per_task={node.cpus}")
+        if (mem_mb or 0) > node.memory_mb:
+            fixes.append(f"--set-resources {rule}:mem_mb={node.memory_mb}")
+        return (f"SLURM: rule {rule} asks for {_request(cpus, mem_mb)} per job, but the largest node "
+                f"of partition {label} is {node.name} with {_cpus(node.cpus)} and {node.memory_mb} MB, so "
+                f"its jobs would wait in the queue forever: ask for less with {' '.join(fixes)} "
+                f"(or send it to a partition with bigger nodes: --set-resources {rule}:slurm_partition=NAME)")
+
+
+#: inside a SLURM job: the environment variable that holds what the job was given, per resource
+_ALLOCATION = {"_cores": "SLURM_CPUS_PER_TASK", "cpus_per_task": "SLURM_CPUS_PER_TASK",
+               "mem_mb": "SLURM_MEM_PER_NODE"}
+
+
+def slurm_allocation(name: str, value: Any, environ: Mapping[str, str]) -> Any:
+    """Inside a SLURM job, ``value`` of resource ``name`` capped to what the job was given: the
+    job's own Snakemake evaluates the requests again (srun --cpus-per-task, the dask cluster's
+    workers and memory), and must not ask for more than the allocation that fitted them."""
+    given = environ.get(_ALLOCATION.get(name, ""), "")
+    if isinstance(value, bool) or not isinstance(value, int) or not given.isdigit():
+        return value
+    return min(value, int(given))
+
+
+__all__ = ["Plan", "NO_STUDY", "TORCH_SURROGATES", "TORCH_FORECASTERS", "SINFO_FORMAT",
+           "SLURM_CLAMPED_CPU_RULES", "SLURM_FITTED", "SlurmNode", "SlurmNodes", "parse_sinfo",
+           "slurm_allocation"]
