@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 import subprocess
 import sys
 
@@ -152,27 +153,47 @@ def _dom(page, profile) -> str:
     return res.stdout
 
 
-def test_report_front_page_in_a_browser(tiny_run, tmp_path):
-    """Headless Chromium runs the report's JavaScript: the page it opens on lists every study with
-    its best model; the report's overview page holds, per study, its name, description, summary
-    table and headline figures."""
-    results = tiny_run / "results"
-    dom = _dom(results / "report.html", tmp_path / "a")
+COLUMNS = {"parametric": ("rel_l2_mean", "coverage_95", "speedup"), "forecast": ("vpt_median", "vpt_over_persistence")}
+
+
+def check_report_in_a_browser(results, studies, profile) -> None:
+    """Headless Chromium runs the report's JavaScript: the page it opens on lists every study of
+    ``studies`` (name -> its validated config section) with its best model; the report's overview
+    page holds, per study, its name, description, summary table and headline figures."""
+    dom = _dom(results / "report.html", profile / "a")
     assert "Studies at a glance" in dom
-    for study in ("tiny", "l63"):
+    for study in studies:
         assert f'id="sf-glance-{study}"' in dom, study
-    assert "baseline linear" in dom.split('id="sf-glance-tiny"', 1)[1].split("</li>", 1)[0]
     html = (results / "report.html").read_text(errors="replace")
     assert "overview/overview.html" in html                     # the overview page is in the report
-    page = _dom(results / "overview" / "overview.html", tmp_path / "b")
-    for study, task, cols in (("tiny", "parametric", ("rel_l2_mean", "coverage_95", "speedup")),
-                              ("l63", "forecast", ("vpt_median", "vpt_over_persistence"))):
+    page = _dom(results / "overview" / "overview.html", profile / "b")
+    for study, cfg in studies.items():
+        task = cfg.get("task", "parametric")
         assert f'id="sf-study-{study}"' in page and f"{study} ({task})" in page, study
         section = page.split(f'id="sf-study-{study}"', 1)[1].split('id="sf-study-', 1)[0]
-        assert f"{study}: summary" in section and all(f"<th>{c}</th>" in section for c in cols), study
+        assert f"{study}: summary" in section and all(f"<th>{c}</th>" in section for c in COLUMNS[task]), study
         assert section.count("data:image/png;base64,") >= 2, study
-        description = BOTH["studies"][study]["description"]
-        assert " ".join(description.split())[:40] in section, study
+        if cfg.get("description"):
+            assert " ".join(cfg["description"].split())[:40] in section, study
+
+
+def test_report_front_page_in_a_browser(tiny_run, tmp_path):
+    check_report_in_a_browser(tiny_run / "results", BOTH["studies"], tmp_path)
+    dom = _dom(tiny_run / "results" / "report.html", tmp_path / "c")
+    assert "baseline linear" in dom.split('id="sf-glance-tiny"', 1)[1].split("</li>", 1)[0]
+
+
+def test_make_run_report_in_a_browser(tmp_path):
+    """The same checks on the report of `make run` (the default studies), when there is one:
+    `results/` of this checkout, or the folder SURROFLOW_MAKE_RUN_RESULTS names."""
+    import os
+    results = Path(os.environ.get("SURROFLOW_MAKE_RUN_RESULTS", ROOT / "results"))
+    if not (results / "report.html").is_file() or not (results / "overview" / "overview.html").is_file():
+        pytest.skip(f"no make run report in {results} (run `make run` first)")
+    studies = load_yaml(ROOT / "config" / "config.yaml")["studies"]
+    ran = {s: c for s, c in studies.items() if (results / s / "evaluation" / "summary.csv").is_file()}
+    assert ran, f"{results}: no study of config/config.yaml has a summary"
+    check_report_in_a_browser(results, ran, tmp_path)
 
 
 def test_provenance_reports_nothing_stale_after_a_clean_run(tiny_run):
