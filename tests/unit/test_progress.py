@@ -145,7 +145,9 @@ FAIL_ABOVE = 0.8
 
 
 def _config(simulator: dict) -> dict:
-    return validate_config({"dask": {"kind": "local", "processes": False, "run_cluster": False},
+    # worker processes, as generation jobs run by default: thread workers inside this pytest
+    # process were seen to leave every task pending after earlier tests had run here
+    return validate_config({"dask": {"kind": "local", "processes": True, "run_cluster": False},
                             "studies": {"prog": {
                                 "simulator": simulator,
                                 "design": {"method": "sobol", "n_train": N, "n_test": 2, "seed": 5, "batch_size": N},
@@ -184,7 +186,7 @@ def test_a_dask_batch_logs_per_sample_progress_and_one_summary(tmp_path, caplog,
     assert int((ds["status"] != 0).sum()) == n_bad
 
     dask_lines = [m for m in _lines(caplog, "surroflow.distributed") if m.startswith("dask: ")]
-    assert dask_lines == ["dask: LocalCluster with 2 single-threaded worker threads, "
+    assert dask_lines == ["dask: LocalCluster with 2 single-threaded worker processes, "
                           "dashboard http://127.0.0.1:40123/status"]
     messages = _lines(caplog, "surroflow.generate_batch")
     progress = [PROGRESS.match(m) for m in messages if "samples/s, ETA" in m]

@@ -148,6 +148,10 @@ def batch_dataset(sim: Simulator, design: xr.Dataset, results: Sequence[tuple[An
     return ds
 
 
+#: seconds between two looks at the batch's futures
+POLL_S = 0.05
+
+
 def _gather(groups: Sequence[Sequence[Mapping[str, float]]], futures: Sequence[Any],
             first_sample: int, progress: Progress | None = None,
             is_flagged: Callable[[Any], bool] | None = None) -> list[tuple[Any, float]]:
@@ -155,22 +159,31 @@ def _gather(groups: Sequence[Sequence[Mapping[str, float]]], futures: Sequence[A
 
     Futures are taken as they complete, each counted on ``progress`` (with the samples
     ``is_flagged`` so far); at the first one that did not finish, the rest are read in design
-    order, so the error names the first lost group of the design.
+    order, so the error names the first lost group of the design.  Completion is polled
+    (``Future.done``, every :data:`POLL_S`): ``distributed.as_completed`` was seen to wait forever
+    on futures that had all finished, when earlier clusters had run in the same process.
     """
-    from distributed import KilledWorker, as_completed
+    from distributed import KilledWorker
 
-    index = {fut.key: k for k, fut in enumerate(futures)}
     done: dict[int, list[tuple[Any, float]]] = {}
     flagged = 0
-    for fut in as_completed(futures):
-        if fut.status != "finished":
-            break   # an error: raised below, in design order
-        k = index[fut.key]
-        done[k] = fut.result()
-        if is_flagged is not None:
-            flagged += sum(bool(is_flagged(res)) for res, _ in done[k])
-        if progress is not None:
-            progress.update(len(groups[k]), f"{flagged} flagged")
+    pending = list(range(len(futures)))
+    failed = False
+    while pending and not failed:
+        ready = [k for k in pending if futures[k].done()]
+        if not ready:
+            time.sleep(POLL_S)
+            continue
+        for k in ready:
+            pending.remove(k)
+            if futures[k].status != "finished":
+                failed = True   # an error: raised below, in design order
+                break
+            done[k] = futures[k].result()
+            if is_flagged is not None:
+                flagged += sum(bool(is_flagged(res)) for res, _ in done[k])
+            if progress is not None:
+                progress.update(len(groups[k]), f"{flagged} flagged")
     results: list[tuple[Any, float]] = []
     offset = first_sample
     for k, (group, fut) in enumerate(zip(groups, futures)):
