@@ -214,7 +214,8 @@ def _prefixed(study: str, exc: Exception) -> str:
 def _check_design_size(study: str, design: Mapping[str, Any]) -> list[str]:
     """At most :data:`MAX_BATCHES` generation jobs per split (the schema bounds the counts)."""
     out = []
-    for split in ("train", "test", "calibration"):
+    from .snapshots import SPLITS
+    for split in SPLITS:
         n, size = int(design.get(f"n_{split}", 0)), int(design["batch_size"])
         jobs = -(-n // size)
         if jobs > MAX_BATCHES:

@@ -21,10 +21,10 @@ import html
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from ..io import atomic_path, read_table
-from .summary import table_fragment
+from .summary import format_cell, table_fragment
 
 #: the summary columns shown on the front page, per task (the full table is in the report)
 COLUMNS = {
@@ -83,12 +83,6 @@ def load_study(name: str, task: str, description: str, study_dir: str | Path) ->
                      figures, read_table(uq) if uq.is_file() else [])
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return "NaN" if math.isnan(v) else f"{v:.4g}"
-    return "" if v is None else str(v)
-
-
 def overview_rows(pages: Sequence[StudyPage]) -> list[dict[str, Any]]:
     """One row per study: its best model and the metric, the baseline and its metric, the best
     model's skill against it, and (parametric) speed-up, offline cost, break-even and coverage."""
@@ -124,7 +118,7 @@ def body_html(pages: Sequence[StudyPage]) -> str:
     """The front page's HTML body (no ``<html>``/``<head>``): overview table, then every study."""
     parts = [f'<div class="sf-overview"><style>{STYLE}</style>']
     parts.append('<h2 id="sf-overview-table">Studies at a glance</h2>')
-    rows = [{k: _fmt(v) for k, v in r.items()} for r in overview_rows(pages)]
+    rows = overview_rows(pages)
     parts.append('<div class="sf-scroll">' + table_fragment(rows, list(rows[0]) if rows else [], all_columns=False)
                  + "</div>")
     parts.append("<p>best: the model with the lowest mean relative L2 test error (parametric) or the highest "
@@ -138,9 +132,9 @@ def body_html(pages: Sequence[StudyPage]) -> str:
         best, base = p.best, p.baseline
         metric = RANKING[p.task][0]
         if best:
-            line = f"Best: <b>{html.escape(str(best[_NAME[p.task]]))}</b>, {metric} {_fmt(best[metric])}"
+            line = f"Best: <b>{html.escape(str(best[_NAME[p.task]]))}</b>, {metric} {format_cell(best[metric])}"
             if base:
-                line += f"; baseline {html.escape(str(base[_NAME[p.task]]))}: {_fmt(base[metric])}"
+                line += f"; baseline {html.escape(str(base[_NAME[p.task]]))}: {format_cell(base[metric])}"
             parts.append(f"<p>{line}.</p>")
         parts.append('<div class="sf-scroll">' + table_fragment(p.rows, COLUMNS[p.task], title=f"{p.name}: summary",
                                                                 all_columns=False) + "</div>")
@@ -168,14 +162,14 @@ def glance_html(pages: Sequence[StudyPage]) -> str:
     items = []
     for r, p in zip(overview_rows(pages), pages):
         metric = r["metric"]
-        line = f'<b>{html.escape(p.name)}</b> ({p.task}): best <b>{html.escape(str(r["best model"]))}</b>, {metric} {_fmt(r["best"])}'
+        line = f'<b>{html.escape(p.name)}</b> ({p.task}): best <b>{html.escape(str(r["best model"]))}</b>, {metric} {format_cell(r["best"])}'
         if isinstance(r["skill vs baseline"], float) and math.isfinite(r["skill vs baseline"]):
             what = "skill" if p.task == "parametric" else "VPT ratio"
-            line += (f'; baseline {html.escape(str(r["baseline"]))} {_fmt(r["baseline value"])} '
-                     f'({what} {_fmt(r["skill vs baseline"])})')
+            line += (f'; baseline {html.escape(str(r["baseline"]))} {format_cell(r["baseline value"])} '
+                     f'({what} {format_cell(r["skill vs baseline"])})')
         for col, name in (("speedup", "speed-up"), ("coverage_95", "coverage_95")):
             if isinstance(r[col], float) and math.isfinite(r[col]):
-                line += f"; {name} {_fmt(r[col])}"
+                line += f"; {name} {format_cell(r[col])}"
         items.append(f'<li id="sf-glance-{html.escape(p.name)}">{line}</li>')
     return ('<div class="sf-overview"><h2 id="sf-glance">Studies at a glance</h2><ul style="list-style:disc;'
             'padding-left:1.2em">' + "".join(items) + "</ul><p>Each study's description, summary table and "

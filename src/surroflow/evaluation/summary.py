@@ -14,7 +14,9 @@ import numpy as np
 from ..io import atomic_path, table_columns, write_table
 
 
-def _cell(v: Any) -> str:
+def format_cell(v: Any) -> str:
+    """A table cell as text: floats to 4 significant digits, NaN as NaN, booleans as yes/no,
+    the rest HTML-escaped."""
     if v is None:
         return ""
     if isinstance(v, (bool, np.bool_)):
@@ -41,7 +43,7 @@ def table_fragment(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], ti
     first, then (``all_columns``) every other key of the rows."""
     cols = table_columns(rows, columns) if all_columns else [c for c in columns if any(c in r for r in rows)]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "\n".join("<tr>" + "".join(f"<td>{_cell(r.get(c))}</td>" for c in cols) + "</tr>" for r in rows)
+    body = "\n".join("<tr>" + "".join(f"<td>{format_cell(r.get(c))}</td>" for c in cols) + "</tr>" for r in rows)
     cap = f"<caption>{html.escape(title)}</caption>" if title else ""
     return f"<table>{cap}\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table>"
 
@@ -64,4 +66,4 @@ def write_summary(rows: Sequence[Mapping[str, Any]], csv_path: str | os.PathLike
     return out
 
 
-__all__ = ["table_fragment", "html_table", "write_summary"]
+__all__ = ["format_cell", "table_fragment", "html_table", "write_summary"]
