@@ -34,6 +34,7 @@ rule all:
     input:
         get_all_targets,
         get_uq_targets,
+        get_equation_targets,
         rules.overview.output,
     default_target: True
 

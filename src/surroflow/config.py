@@ -367,6 +367,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "train_surrogate": (*_GEN, "reduction"),
     "evaluate_surrogates": (*_GEN, "reduction", "surrogates", "evaluation"),
     "train_forecaster": (*_GEN, "forecast"),
+    "write_equations": (*_GEN, "forecast"),
     "evaluate_forecast": (*_GEN, "forecast"),
     "propagate_uq": (*_GEN, "uq"),
     # the report's front page: per study, what it is (its tables and figures are its inputs)
@@ -393,7 +394,7 @@ def stage_sections(study: Mapping[str, Any], stage: str, name: str | None = None
     ``name`` is the one model a training stage fits: ``train_surrogate`` adds
     ``surrogate: {name: its section}``; ``train_forecaster`` gets the forecast section without
     ``models`` plus ``model: {name: {kind, params, state}}`` (baselines included), so changing
-    one model retrains only that one.  ``propagate_uq`` adds ``surrogates: {uq.surrogate: its
+    one model retrains only that one; ``write_equations`` gets the same.  ``propagate_uq`` adds ``surrogates: {uq.surrogate: its
     section}`` (only the surrogate it propagates through).
     """
     if stage not in STAGE_SECTIONS:
@@ -405,7 +406,7 @@ def stage_sections(study: Mapping[str, Any], stage: str, name: str | None = None
         if name not in study["surrogates"]:
             raise SurroflowError(f"surrogates: no surrogate {name!r}; defined: {sorted(study['surrogates'])}")
         out["surrogate"] = {name: copy.deepcopy(study["surrogates"][name])}
-    elif stage == "train_forecaster":
+    elif stage in ("train_forecaster", "write_equations"):
         models = forecast_models(study)
         if name not in models:
             raise SurroflowError(f"forecast.models: no model {name!r}; defined: {sorted(models)}")

@@ -18,7 +18,7 @@ torch.set_num_threads(1)
 
 FAST = {
     "persistence": {}, "climatology": {}, "dmd": {}, "opinf": {}, "ngrc": {},
-    "rff": {"n_features": 50},
+    "rff": {"n_features": 50}, "sindy": {},
     "mlp_stepper": {"hidden": [16], "n_iterations": 15, "rollout_steps": 3, "batch_size": 16},
     "node": {"hidden": [16], "n_iterations": 10, "rollout_steps": 2, "batch_size": 16},
     "reduced": {"inner_kind": "ngrc", "rank": 2},
@@ -190,3 +190,49 @@ def test_torch_stepper_early_stopping_stops_and_restores_the_best_weights(l63, m
     # off by default: every iteration runs
     plain = make_forecaster("mlp_stepper", hidden=[8], n_iterations=30, rollout_steps=2).fit(l63, dt=0.02)
     assert plain.n_iterations_run_ == 30 and not hasattr(plain, "best_iteration_")
+
+
+# --------------------------------------------------------------------------- SINDy
+def _coefficient_errors(found, true):
+    """Largest relative error over the true terms, and the largest spurious coefficient."""
+    rel = max(abs(found[v].get(t, 0.0) - c) / abs(c) for v in true for t, c in true[v].items())
+    spurious = max([abs(c) for v in found for t, c in found[v].items() if t not in true[v]], default=0.0)
+    return rel, spurious
+
+
+@pytest.mark.parametrize("noise, tolerance", [(0.0, 0.01), (0.01, 0.05)])
+def test_sindy_recovers_the_seven_lorenz63_coefficients(noise, tolerance):
+    """Clean data: all seven non-zero coefficients within 1%; 1% observation noise (the
+    simulator's own setting, relative to each component's std): within 5%; no spurious term
+    survives STLSQ's threshold (0.1) in either case."""
+    sim = Lorenz63(dt=0.01, dt_sample=0.01, n_steps=3000, transient=25.0, observation_noise=noise)
+    data = sim.run_batch([{"ic": x} for x in np.linspace(0.05, 0.95, 16)])
+    X = np.stack([d["state"] for d in data])
+    model = make_forecaster("sindy", threshold=0.1).fit(X, dt=0.01)
+    rel, spurious = _coefficient_errors(model.equation_terms(["x", "y", "z"]), sim.equation_terms())
+    assert rel < tolerance and spurious == 0.0, (rel, spurious)
+    assert model.n_active_terms_ == 7
+
+
+def test_sindy_weak_form_and_fourier_library_and_bad_input(l63):
+    sim = Lorenz63()
+    weak = make_forecaster("sindy", differentiation="weak", weak_test_functions=100).fit(l63, dt=0.02)
+    rel, spurious = _coefficient_errors(weak.equation_terms(["x", "y", "z"]), sim.equation_terms())
+    assert rel < 0.01 and spurious == 0.0
+    # the pendulum x0' = x1, x1' = -sin(x0): the Fourier library holds it exactly
+    from surroflow.forecast.base import rk4_flow
+
+    def pendulum(z):
+        return np.column_stack([z[:, 1], -np.sin(z[:, 0])])
+    z = np.array([[0.5, 0.0], [1.5, 0.0], [2.5, 0.0]])
+    X = np.empty((3, 600, 2))
+    for k in range(600):
+        X[:, k] = z
+        z = rk4_flow(pendulum, z, 0.01, 4)
+    model = make_forecaster("sindy", library="polynomial+fourier", degree=1, threshold=0.05).fit(X, dt=0.01)
+    eq = model.equation_terms(["q", "p"])
+    assert set(eq["q"]) == {"p"} and set(eq["p"]) == {"sin(1 q)"}, eq
+    assert abs(eq["q"]["p"] - 1.0) < 1e-4 and abs(eq["p"]["sin(1 q)"] + 1.0) < 1e-4
+    np.testing.assert_allclose(model.rollout(X[:, 0], 50), X[:, 1:51], atol=1e-4)
+    with pytest.raises(SurroflowError, match="differentiation: 'spline' is not allowed"):
+        make_forecaster("sindy", differentiation="spline").fit(l63, dt=0.02)

@@ -118,6 +118,13 @@ def test_forecast_study_runs(tiny_run):
         m = open_dataset(r / "train" / f"{name}.nc", stage="train_forecaster")
         assert m.attrs["model_name"] == name
     assert any(p.suffix == ".png" for p in (r / "evaluation" / "figures").iterdir())
+    # SINDy's equations beside Lorenz-63's own: all seven terms found, nothing spurious
+    eq = pd.read_csv(r / "forecast" / "equations_sindy.csv")
+    assert sorted(eq["status"].unique()) == ["found"] and len(eq) == 7, eq
+    assert eq["rel_error"].max() < 0.01
+    assert "dy/dt = 28" in (r / "forecast" / "equations_sindy.txt").read_text()
+    html = (tiny_run / "results" / "report.html").read_text(errors="replace")
+    assert "l63/forecast/equations_sindy.html" in html
 
 
 def test_report_holds_every_study_with_figures_and_summary(tiny_run):

@@ -158,6 +158,12 @@ def get_all_targets(wildcards):
     return [f"{RESULTS}/{s}/evaluation/summary.csv" for s in studies]
 
 
+def get_equation_targets(wildcards):
+    """The equations of every equation-identifying forecaster (sindy) of the studies that run."""
+    return [f"{RESULTS}/{s}/forecast/equations_{m}.txt" for s in _planned(PLAN.studies, "forecast")
+            for m in _planned(PLAN.equation_models, s)]
+
+
 def take_results_lock():
     from surroflow.stages import lock
 

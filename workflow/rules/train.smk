@@ -50,3 +50,33 @@ rule train_forecaster:
         f"{RESULTS}/{{study}}/benchmarks/train_forecaster_{{model}}.tsv"
     script:
         "../scripts/train_forecaster.py"
+
+
+rule write_equations:
+    input:
+        model=f"{RESULTS}/{{study}}/train/{{model}}.nc",
+        train=f"{RESULTS}/{{study}}/generate/train.nc",
+    output:
+        txt=f"{RESULTS}/{{study}}/forecast/equations_{{model}}.txt",
+        csv=f"{RESULTS}/{{study}}/forecast/equations_{{model}}.csv",
+        html=report(
+            f"{RESULTS}/{{study}}/forecast/equations_{{model}}.html",
+            caption="../report/equations.rst",
+            category="{study}",
+            subcategory="equations",
+            labels={"model": "{model}"},
+        ),
+    wildcard_constraints:
+        study=FORECAST,
+    params:
+        section=get_section("write_equations"),
+        version=SURROFLOW_VERSION,
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        CONDA_ENV
+    log:
+        "logs/write_equations/{study}_{model}.log",
+    script:
+        "../scripts/write_equations.py"

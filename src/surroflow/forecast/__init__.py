@@ -3,7 +3,7 @@ core of :mod:`surroflow.surrogates` (one registry, family ``"forecaster"``; one 
 :mod:`surroflow.surrogates.state`).
 
 Modules: :mod:`.base` (the contract and shared numerics), :mod:`.baselines`, :mod:`.linear`,
-:mod:`.reservoir`, :mod:`.neural` (torch; imported only when a torch class is asked for) and
+:mod:`.reservoir`, :mod:`.sindy` (sparse identification, PySINDy), :mod:`.neural` (torch; imported only when a torch class is asked for) and
 :mod:`.reduced` (a forecaster in a POD basis).
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .baselines import BASELINES, Climatology, Persistence
 from .linear import DMD, OpInf
 from .reduced import Reduced
 from .reservoir import NGRC, RandomFeatures
+from .sindy import SINDy
 
 _LAZY = {"MLPStepper": "neural", "NeuralODE": "neural"}
 
@@ -44,5 +45,5 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["BASELINES", "BLOWUP", "Forecaster", "make_forecaster", "forecaster_class", "kinds", "Persistence",
-           "Climatology", "DMD", "OpInf", "NGRC", "RandomFeatures", "MLPStepper", "NeuralODE", "Reduced",
+           "Climatology", "DMD", "OpInf", "NGRC", "RandomFeatures", "SINDy", "MLPStepper", "NeuralODE", "Reduced",
            "polynomial_features", "ridge_solve"]

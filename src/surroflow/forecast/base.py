@@ -15,7 +15,7 @@ unchanged; learned attributes end in ``_``; ``random_state`` becomes a generator
   :mod:`surroflow.surrogates.state` (torch weights as ``state_dict`` arrays; nothing is pickled).
 
 Kinds (registry family ``"forecaster"``): :mod:`.baselines` (``persistence``, ``climatology``),
-:mod:`.linear` (``dmd``, ``opinf``), :mod:`.reservoir` (``ngrc``, ``rff``), :mod:`.neural`
+:mod:`.linear` (``dmd``, ``opinf``), :mod:`.reservoir` (``ngrc``, ``rff``), :mod:`.sindy` (``sindy``), :mod:`.neural`
 (``mlp_stepper``, ``node``) and :mod:`.reduced` (``reduced``: any of them in a POD basis).
 """
 from __future__ import annotations
@@ -79,6 +79,16 @@ def n_polynomial_features(p: int, order: int) -> int:
     return sum(math.comb(p + d - 1, d) for d in range(2, order + 1))
 
 
+def rk4_flow(f: Callable[[np.ndarray], np.ndarray], z: np.ndarray, dt: float, substeps: int = 1) -> np.ndarray:
+    """The state after time ``dt`` of ``dz/dt = f(z)`` from ``z``: ``substeps`` classical RK4
+    steps (the one RK4 of the simulators, :func:`surroflow.simulators.chaos.base.rk4`)."""
+    from ..simulators.chaos.base import rk4
+    h = float(dt) / int(substeps)
+    for _ in range(int(substeps)):
+        z = rk4(f, z, h)
+    return z
+
+
 def ridge_solve(feature_blocks: Callable[[], Any], penalty: np.ndarray) -> np.ndarray:
     """Tikhonov least squares ``min ||D W - Y||²/m + ||diag(sqrt(penalty)) W||²``.
 
@@ -113,6 +123,9 @@ class Forecaster(Estimator):
     family: ClassVar[str] = "forecaster"
     #: whether the model keeps torch weights (the training stage then limits torch threads)
     uses_torch: ClassVar[bool] = False
+    #: whether the model states the vector field it identified (``equation_terms``): the workflow
+    #: then writes its equations beside the true ones (stage ``write_equations``)
+    identifies_equations: ClassVar[bool] = False
 
     # -- fitting --------------------------------------------------------------------
     def fit(self, trajectories: Any, dt: float = 1.0) -> "Forecaster":
@@ -128,8 +141,12 @@ class Forecaster(Estimator):
             scale = flat.std(axis=0)
         elif scaling == "global":   # one scale for all components (keeps POD energy ordering)
             scale = np.full(flat.shape[1], np.sqrt(np.mean((flat - self.mean_) ** 2)))
+        elif scaling == "none":     # the data's own units (models whose learned terms are read)
+            self.mean_ = np.zeros(flat.shape[1])
+            scale = np.ones(flat.shape[1])
         else:
-            raise SurroflowError(f"{self.kind}: scaling={scaling!r} is not allowed; allowed: ['component', 'global']")
+            raise SurroflowError(f"{self.kind}: scaling={scaling!r} is not allowed; "
+                                 "allowed: ['component', 'global', 'none']")
         self.scale_ = np.where(scale > 1e-12 * max(1.0, float(np.abs(flat).max())), scale, 1.0)
         self._fit(X)
         return self
@@ -218,4 +235,4 @@ class Forecaster(Estimator):
 
 
 __all__ = ["BLOWUP", "Forecaster", "check_trajectories", "as_history", "blowup_mask", "polynomial_features",
-           "n_polynomial_features", "ridge_solve"]
+           "n_polynomial_features", "rk4_flow", "ridge_solve"]

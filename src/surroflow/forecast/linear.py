@@ -6,7 +6,7 @@ import numpy as np
 from .. import SurroflowError
 from ..reduction.pod import POD
 from ..surrogates.registry import register
-from .base import Forecaster, n_polynomial_features, polynomial_features, ridge_solve
+from .base import Forecaster, n_polynomial_features, polynomial_features, ridge_solve, rk4_flow
 
 
 @register("forecaster", "dmd")
@@ -113,14 +113,7 @@ class OpInf(Forecaster):
         z = zhist[:, -1]
         if self.time == "discrete":
             return z + self._f(z)
-        h = self.dt_ / int(self.substeps)
-        for _ in range(int(self.substeps)):
-            k1 = self._f(z)
-            k2 = self._f(z + 0.5 * h * k1)
-            k3 = self._f(z + 0.5 * h * k2)
-            k4 = self._f(z + h * k3)
-            z = z + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-        return z
+        return rk4_flow(self._f, z, self.dt_, int(self.substeps))
 
     def _get_state(self):
         return {"coef_": self.coef_}

@@ -45,7 +45,7 @@ from ..lineage import Expect
 #: the rules, in DAG order; each has a module of the same name in this package
 STAGES = ("make_design", "generate_batch", "collect_batches", "import_files", "fit_pod", "fit_local_pod",
           "plot_projection_study", "train_surrogate", "evaluate_surrogates", "train_forecaster",
-          "evaluate_forecast", "propagate_uq", "overview")
+          "write_equations", "evaluate_forecast", "propagate_uq", "overview")
 
 #: the rules that make generate data (a ``{split}.nc`` of a study)
 GENERATE = ("collect_batches", "import_files")
@@ -66,6 +66,7 @@ EXPECTED_INPUTS: dict[str, dict[str, Expect]] = {
                             "bases": Expect(("fit_pod",)), "models": Expect(("train_surrogate",), model=True),
                             "projection_study": Expect(("plot_projection_study",))},
     "train_forecaster": {"train": Expect(GENERATE, "train")},
+    "write_equations": {"model": Expect(("train_forecaster",), model=True), "train": Expect(GENERATE, "train")},
     "evaluate_forecast": {"test": Expect(GENERATE, "test"), "models": Expect(("train_forecaster",), model=True)},
     "propagate_uq": {"train": Expect(GENERATE, "train"), "bases": Expect(("fit_pod", "fit_local_pod")),
                      "model": Expect(("train_surrogate",), model=True)},
@@ -110,6 +111,8 @@ class StageContext:
         elif "models" in self.section.get("forecast", {}):
             from ..config import forecast_models
             kinds = {n: m["kind"] for n, m in forecast_models(self.section).items()}
+        elif "model" in self.section:          # a stage of one forecast model (its own section)
+            kinds = {n: m["kind"] for n, m in self.section["model"].items()}
         self.checked.update(lineage.check_inputs(
             inputs, EXPECTED_INPUTS.get(self.stage, {}), study=self.study, generation=self.generation_sha256,
             split=self.wildcards.get("split"), model_kinds=kinds, reader=self.stage))

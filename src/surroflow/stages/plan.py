@@ -25,6 +25,9 @@ from ..config import forecast_models
 #: kinds of torch estimators (surrogates / forecasters) that can request a GPU
 TORCH_SURROGATES = ("mlp",)
 TORCH_FORECASTERS = ("mlp_stepper", "node")
+#: kinds of forecasters that identify equations (``Forecaster.identifies_equations``; a test
+#: keeps the two in step, so planning the DAG imports no estimator module)
+EQUATION_FORECASTERS = ("sindy",)
 #: a regular expression that matches no study name (wildcard constraint of a rule with no study)
 NO_STUDY = "(?!x)x"
 
@@ -166,6 +169,11 @@ class Plan:
         if uq is None:
             raise SurroflowError(f"studies.{study}: no uq section")
         return str(uq["surrogate"])
+
+    def equation_models(self, study: str) -> list[str]:
+        """The forecast models that identify equations (``sindy``, in a POD basis too): the
+        workflow writes ``forecast/equations_<model>.txt`` for each."""
+        return [name for name, m in self.forecast_models(study).items() if m["kind"] in EQUATION_FORECASTERS]
 
     def forecaster_gpus(self, study: str, model: str) -> int:
         m = self.forecast_models(study)[model]
@@ -324,6 +332,6 @@ def slurm_allocation(name: str, value: Any, environ: Mapping[str, str]) -> Any:
     return min(value, int(given))
 
 
-__all__ = ["Plan", "NO_STUDY", "TORCH_SURROGATES", "TORCH_FORECASTERS", "SINFO_FORMAT",
+__all__ = ["Plan", "NO_STUDY", "TORCH_SURROGATES", "TORCH_FORECASTERS", "EQUATION_FORECASTERS", "SINFO_FORMAT",
            "SLURM_CLAMPED_CPU_RULES", "SLURM_FITTED", "SlurmNode", "SlurmNodes", "parse_sinfo",
            "slurm_allocation"]

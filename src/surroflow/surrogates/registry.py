@@ -35,6 +35,7 @@ _BUILTIN: dict[tuple[str, str], str] = {
     ("forecaster", "opinf"): "surroflow.forecast.linear:OpInf",
     ("forecaster", "ngrc"): "surroflow.forecast.reservoir:NGRC",
     ("forecaster", "rff"): "surroflow.forecast.reservoir:RandomFeatures",
+    ("forecaster", "sindy"): "surroflow.forecast.sindy:SINDy",
     ("forecaster", "mlp_stepper"): "surroflow.forecast.neural:MLPStepper",
     ("forecaster", "node"): "surroflow.forecast.neural:NeuralODE",
     ("forecaster", "reduced"): "surroflow.forecast.reduced:Reduced",

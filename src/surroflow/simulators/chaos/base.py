@@ -71,6 +71,13 @@ class ChaoticSystem(Simulator):
             "transient": Setting(None, float, positive=False, doc="time discarded before sampling"),
             "lyapunov_exponent": Setting(None, float, doc="override of lambda_1 used for the Lyapunov time",
                                           nullable=True),
+            "observation_noise": Setting(0.0, float, positive=False,
+                                         doc="observation noise std, relative to each component's standard "
+                                             "deviation along its trajectory (0: exact states)"),
+            "observe_every": Setting(1, int, doc="observe every k-th state component (partial observation)"),
+            "observe_random": Setting(None, int, nullable=True,
+                                      doc="observe this many components chosen at random (observation_seed)"),
+            "observation_seed": Setting(0, int, positive=False, doc="seed of the observed random subset"),
         }
         spec = {**self.SETTINGS, **common}
         check_unknown_settings(self.name, settings, spec)
@@ -89,6 +96,46 @@ class ChaoticSystem(Simulator):
         self.stride = int(round(ratio))
         self.n_transient = int(round(values["transient"] / values["dt"]))
         self._check_physics()
+        self._check_observation()
+
+    # -- observation ---------------------------------------------------------------------
+    def _check_observation(self) -> None:
+        every, subset = int(self.settings["observe_every"]), self.settings["observe_random"]
+        if subset is not None and every != 1:
+            raise SurroflowError("simulator.settings: observe_every and observe_random are exclusive; set one")
+        if subset is not None and not 1 <= int(subset) <= self.dim:
+            raise SurroflowError(f"simulator.settings.observe_random: expected 1..{self.dim} observed components "
+                                 f"(the state has {self.dim}), got {subset}")
+        if every > self.dim:
+            raise SurroflowError(f"simulator.settings.observe_every: expected 1..{self.dim}, got {every}")
+
+    @property
+    def observed_index(self) -> np.ndarray:
+        """The state components the data hold (all of them unless observation is partial)."""
+        subset = self.settings["observe_random"]
+        if subset is not None:
+            rng = np.random.default_rng(int(self.settings["observation_seed"]))
+            return np.sort(rng.choice(self.dim, int(subset), replace=False))
+        return np.arange(0, self.dim, int(self.settings["observe_every"]))
+
+    @property
+    def observes_everything(self) -> bool:
+        return float(self.settings["observation_noise"]) == 0.0 and len(self.observed_index) == self.dim
+
+    def observe(self, traj: np.ndarray, params: Sequence[Mapping[str, float]]) -> np.ndarray:
+        """The observed data of trajectories ``(n, n_steps, dim)``: the observed components, plus
+        Gaussian noise of ``observation_noise`` times each component's standard deviation along
+        its own trajectory, seeded per sample (by the bit pattern of ``ic``), so a sample's
+        noise does not depend on its batch."""
+        obs = traj[:, :, self.observed_index]
+        level = float(self.settings["observation_noise"])
+        if level > 0:
+            obs = obs.copy()
+            for i, p in enumerate(params):
+                if np.all(np.isfinite(obs[i])):
+                    rng = seed_from_ic(float(p["ic"]), self.SALT + 7919)
+                    obs[i] += level * obs[i].std(axis=0) * rng.standard_normal(obs[i].shape)
+        return obs
 
     # -- settings helpers --------------------------------------------------------------
     def _derived_default(self, key: str, values: Mapping[str, Any]) -> Any:
@@ -124,11 +171,18 @@ class ChaoticSystem(Simulator):
         t = np.arange(self.n_steps) * self.dt_sample
         return {
             "time": Coordinate(("time",), t, "1", "time after the transient (model time units)"),
-            self.space_dim: self._space_coordinate(),
+            self.space_dim: self._observed_coordinate(),
         }
 
     def _space_coordinate(self) -> Coordinate:
         return Coordinate((self.space_dim,), np.arange(self.dim), "1", "component index")
+
+    def _observed_coordinate(self) -> Coordinate:
+        c = self._space_coordinate()
+        if len(self.observed_index) == self.dim:
+            return c
+        return Coordinate(c.dims, np.asarray(c.values)[self.observed_index], c.units, c.long_name,
+                          {**dict(c.extra_attrs), "observed_of": int(self.dim)})
 
     def published_exponent(self) -> tuple[float, str] | None:
         """The known leading Lyapunov exponent and its source, or ``None``.
@@ -142,6 +196,13 @@ class ChaoticSystem(Simulator):
         key = tuple(round(float(self.settings[k]), 10) for k in self.PHYSICS_KEYS)
         return self.PUBLISHED.get(key)
 
+    def equation_terms(self) -> dict[str, dict[str, float]] | None:
+        """The true right-hand side as ``{variable: {term: coefficient}}``, terms written as
+        products of variable names (``"x z"``, ``"x^2"``, ``"1"``), or ``None`` where the system
+        does not state it in this form; read by the equation tables of the sparse-regression
+        models (a fact of the system, like :meth:`published_exponent`)."""
+        return None
+
     def attrs(self) -> dict[str, Any]:
         """The system's own attributes (the Lyapunov ones come from :mod:`surroflow.dynamics`)."""
         out: dict[str, Any] = {
@@ -153,6 +214,9 @@ class ChaoticSystem(Simulator):
         }
         for k in self.PHYSICS_KEYS:
             out[f"system_{k}"] = self.settings[k]
+        if not self.observes_everything:
+            out["observation_noise"] = float(self.settings["observation_noise"])
+            out["observed_components"] = f"{len(self.observed_index)} of {self.dim}"
         return out
 
     # -- dynamics (overridden) -------------------------------------------------------
@@ -233,7 +297,7 @@ class ChaoticSystem(Simulator):
     def run_batch(self, params: Sequence[Mapping[str, float]]) -> list[Mapping[str, np.ndarray] | SampleFailure]:
         if len(params) == 0:
             return []
-        traj = self.integrate(self.initial_states(params))
+        traj = self.observe(self.integrate(self.initial_states(params)), params)
         out: list[Mapping[str, np.ndarray] | SampleFailure] = []
         times = np.arange(self.n_steps) * self.dt_sample
         for i in range(traj.shape[0]):

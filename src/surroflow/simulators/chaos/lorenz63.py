@@ -40,6 +40,10 @@ class Lorenz63(ChaoticSystem):
         X, Y, Z = x[..., 0], x[..., 1], x[..., 2]
         return np.stack([s * (Y - X), X * (r - Z) - Y, X * Y - b * Z], axis=-1)
 
+    def equation_terms(self) -> dict[str, dict[str, float]]:
+        s, r, b = float(self.sigma), float(self.rho), float(self.beta)
+        return {"x": {"x": -s, "y": s}, "y": {"x": r, "y": -1.0, "x z": -1.0}, "z": {"z": -b, "x y": 1.0}}
+
     def jvp(self, x: np.ndarray, V: np.ndarray) -> np.ndarray:
         s, r, b = self.sigma, self.rho, self.beta
         X, Y, Z = (x[:, i, None] for i in range(3))
