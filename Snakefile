@@ -19,6 +19,7 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/reduce.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/model_error.smk"
 include: "workflow/rules/uq.smk"
 include: "workflow/rules/report.smk"
 

@@ -301,10 +301,46 @@ def check_study(study: str, sc: Mapping[str, Any], notes: list[str], import_modu
             names = None        # bad ranges: reported above
         if names is not None:
             problems += uq_problems(study, sc, names, {v.name: v.dims for v in sim.outputs()}, cls.time_dim)
+    if sc["task"] == "model_error":
+        problems += _check_model_error(study, sc, cls)
+    elif sc.get("model_error") is not None:
+        problems.append(f"studies.{study}.model_error: only a study with task model_error takes this section")
     variable = sc["forecast"].get("variable") if sc["task"] == "forecast" else None
     if variable is not None and variable not in outputs:
         problems.append(f"studies.{study}.forecast.variable: {variable!r} is not an output of simulator "
                         f"{name!r}; allowed: {outputs}")
+    return problems
+
+
+def _check_model_error(study: str, sc: Mapping[str, Any], cls: Any) -> list[str]:
+    """The twin experiment must be well posed: an imperfect model that is the simulator with
+    other (valid) settings, whose equations both state term by term; the truth fully and
+    exactly observed by the simulator (the filter's observations are drawn by the study)."""
+    where = f"studies.{study}.model_error"
+    me = sc.get("model_error")
+    if me is None:
+        return [f"{where}: a model_error study needs this section, e.g. model_error: {{model: {{c_xx: 0.5}}}} "
+                "(the imperfect model: simulator settings that differ from the truth)"]
+    settings = dict(sc["simulator"]["settings"])
+    observing = [k for k in ("observation_noise", "observe_every", "observe_random") if k in settings]
+    if observing:
+        return [f"studies.{study}.simulator.settings: {observing} are not allowed in a model_error study: the "
+                "truth is kept exact and whole, and the filter's observations are set in "
+                "model_error.observation (every, noise, seed)"]
+    try:
+        truth = cls(**settings)
+        model = cls(**{**settings, **me["model"]})
+    except SurroflowError as exc:
+        return [f"{where}.model: {exc}"]
+    if model.settings == truth.settings:
+        return [f"{where}.model: {me['model']} leaves the truth unchanged; change a coefficient (e.g. c_xx: 0.5)"]
+    if truth.equation_terms() is None:
+        return [f"studies.{study}.simulator.name: {sc['simulator']['name']!r} does not state its equations term "
+                "by term, so its model error cannot be discovered"]
+    problems = []
+    if me["observation"]["every"] > truth.dim:
+        problems.append(f"{where}.observation.every: expected 1..{truth.dim} (the state has {truth.dim} points), "
+                        f"got {me['observation']['every']}")
     return problems
 
 
@@ -370,6 +406,9 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "write_equations": (*_GEN, "forecast"),
     "evaluate_forecast": (*_GEN, "forecast"),
     "propagate_uq": (*_GEN, "uq"),
+    # model-error discovery (task model_error): filter, regression, scoring of the three models
+    "discover_model_error": (*_GEN, "model_error"),
+    "evaluate_model_error": (*_GEN, "model_error", "forecast"),
     # the report's front page: per study, what it is (its tables and figures are its inputs)
     "overview": ("task", "description"),
 }
@@ -412,6 +451,8 @@ def stage_sections(study: Mapping[str, Any], stage: str, name: str | None = None
             raise SurroflowError(f"forecast.models: no model {name!r}; defined: {sorted(models)}")
         out["forecast"].pop("models", None)
         out["model"] = {name: models[name]}
+    elif stage == "evaluate_model_error":     # scored like a forecast study; its models unused
+        out["forecast"].pop("models", None)
     elif stage == "propagate_uq":
         uq = study.get("uq")
         if uq is None:

@@ -33,6 +33,7 @@ CONDA_ENV = "../../envs/surroflow.yaml"
 
 PARAMETRIC = PLAN.study_regex("parametric")
 FORECAST = PLAN.study_regex("forecast")
+MODEL_ERROR = PLAN.study_regex("model_error")
 SIMULATED = PLAN.study_regex(files=False)
 IMPORTED = PLAN.study_regex(files=True)
 UQ = PLAN.uq_regex()

@@ -313,23 +313,32 @@ def evaluate_forecast_files(test_path: str, model_paths: Sequence[str], settings
                             summary_html: str | None = None, attrs: Mapping[str, Any] | None = None
                             ) -> ForecastResult:
     """The stage's work: load, score, write ``metrics.nc``, the summary and the figures."""
-    from .forecast_figures import make_all_figures
     test = load_split(test_path, required=("status",), what="trajectories")
     var = forecast_variable(test.ok, settings["variable"])
     U = trajectories(test.all, var, test_path)
     dt = sample_interval(test.ok)
     models = add_baselines(load_forecasters(model_paths, U.shape[2], dt), U, int(settings["warmup"]), dt)
     res = evaluate_forecasts(test, models, settings, attrs)
+    write_forecast_result(res, metrics_path=metrics_path, summary_path=summary_path, figures_dir=figures_dir,
+                          summary_html=summary_html)
+    return res
+
+
+def write_forecast_result(res: ForecastResult, *, metrics_path: str, summary_path: str, figures_dir: str,
+                          summary_html: str | None = None, columns: Sequence[str] = SUMMARY_COLUMNS,
+                          title: str = "forecast summary") -> None:
+    """Write what :func:`evaluate_forecasts` produced: ``metrics.nc``, the summary (CSV and
+    HTML) and the figures (the one writer of forecast evaluations, model-error studies too)."""
+    from .forecast_figures import make_all_figures
     write_dataset(res.metrics, metrics_path)
-    write_summary(res.rows, summary_path, SUMMARY_COLUMNS, summary_html,
-                  title=f"forecast summary of study {res.metrics.attrs.get('study', '')}".strip())
+    write_summary(res.rows, summary_path, columns, summary_html,
+                  title=f"{title} of study {res.metrics.attrs.get('study', '')}".strip())
     logger.info("summary written to %s", summary_path)
     Path(figures_dir).mkdir(parents=True, exist_ok=True)
     make_all_figures(res.metrics, res.truth_plot, res.preds_plot, figures_dir, space=res.space,
                      component_names=res.component_names, truth_stats=res.truth_stats, stats_pred=res.stats_pred)
     logger.info("figures written to %s", figures_dir)
-    return res
 
 
 __all__ = ["SUMMARY_COLUMNS", "ForecastModel", "ForecastResult", "load_forecaster", "load_forecasters",
-           "add_baselines", "forecast_status", "evaluate_forecasts", "evaluate_forecast_files"]
+           "add_baselines", "forecast_status", "evaluate_forecasts", "evaluate_forecast_files", "write_forecast_result"]

@@ -12,7 +12,9 @@ it is taller than the window, so the tables and figures stay on the overview pag
 
 "Best" and "baseline" per task: parametric studies rank surrogates by ``rel_l2_mean`` (lower is
 better) against the ``linear`` surrogate where the study has one; forecast studies rank the
-models that are not baselines by ``vpt_median`` (higher is better) against persistence.
+models that are not baselines by ``vpt_median`` (higher is better) against persistence;
+model-error studies rank the corrected model against the imperfect one (the true model is the
+reference, not a candidate).
 """
 from __future__ import annotations
 
@@ -33,15 +35,20 @@ COLUMNS = {
                    "interval_width_mean", "calibration_method", "n_test"],
     "forecast": ["model", "kind", "status", "vpt_median", "vpt_q25", "vpt_q75", "vpt_over_persistence",
                  "spectrum_error_time", "fit_seconds", "n_test"],
+    "model_error": ["model", "status", "vpt_median", "vpt_over_true", "vpt_q25", "vpt_q75", "equation", "n_test"],
 }
 UQ_COLUMNS = ["qoi", "source", "n", "mean", "mean_lower", "mean_upper", "std", "mean_agrees", "std_agrees",
               "cost_ratio"]
 #: headline figures per task, in this order (those that exist)
-HEADLINE = {"parametric": ("fields", "error_split", "calibration"), "forecast": ("vpt", "error_growth")}
+HEADLINE = {"parametric": ("fields", "error_split", "calibration"), "forecast": ("vpt", "error_growth"),
+            "model_error": ("vpt", "error_growth")}
 #: the metric that ranks models, whether higher is better, and the baseline's name column/value
 RANKING = {"parametric": ("rel_l2_mean", False, ("kind", "linear")),
-           "forecast": ("vpt_median", True, ("model", "persistence"))}
-_NAME = {"parametric": "surrogate", "forecast": "model"}
+           "forecast": ("vpt_median", True, ("model", "persistence")),
+           "model_error": ("vpt_median", True, ("model", "imperfect"))}
+_NAME = {"parametric": "surrogate", "forecast": "model", "model_error": "model"}
+#: rows never ranked "best" besides the forecast baselines: a model-error study's true model
+_REFERENCES = {"model_error": ("true",)}
 
 
 @dataclass
@@ -66,8 +73,9 @@ class StudyPage:
     @property
     def best(self) -> dict[str, Any] | None:
         metric, higher, _ = RANKING[self.task]
-        from ..forecast import BASELINES
-        rows = [r for r in self._finite(metric) if not (self.task == "forecast" and r.get("model") in BASELINES)]
+        from ..forecast import BASELINES      # (lazy: the front page of parametric studies needs no sklearn)
+        skip = (*BASELINES, *_REFERENCES.get(self.task, ())) if self.task != "parametric" else ()
+        rows = [r for r in self._finite(metric) if r.get("model") not in skip]
         if not rows:
             return None
         return (max if higher else min)(rows, key=lambda r: r[metric])
@@ -122,8 +130,10 @@ def body_html(pages: Sequence[StudyPage]) -> str:
     parts.append('<div class="sf-scroll">' + table_fragment(rows, list(rows[0]) if rows else [], all_columns=False)
                  + "</div>")
     parts.append("<p>best: the model with the lowest mean relative L2 test error (parametric) or the highest "
-                 "median valid prediction time in Lyapunov times (forecast); skill vs baseline: 1 − error/error "
-                 "of the linear surrogate (parametric), VPT/VPT of persistence (forecast). Each study's full "
+                 "median valid prediction time in Lyapunov times (forecast, model_error; the true model of a "
+                 "model_error study is the reference, not a candidate); skill vs baseline: 1 − error/error "
+                 "of the linear surrogate (parametric), VPT/VPT of persistence (forecast) or of the imperfect "
+                 "model (model_error). Each study's full "
                  "table and all figures are in its category of this report.</p>")
     for p in pages:
         parts.append(f'<h2 id="sf-study-{html.escape(p.name)}">{html.escape(p.name)} ({p.task})</h2>')

@@ -1,12 +1,18 @@
-"""Kuramoto–Sivashinsky ``u_t = -u_xx - u_xxxx - u u_x`` on a periodic domain of length ``L``.
+"""Kuramoto–Sivashinsky ``u_t = -c_xx u_xx - c_xxxx u_xxxx - c_adv u u_x`` on a periodic domain
+of length ``L``.
 
 Fourier pseudo-spectral in space, ETDRK4 in time with the coefficients of Kassam & Trefethen
 (2005) evaluated by contour integrals (``n_contour`` points on a circle of radius 1).
+
+The three coefficients are 1 in the standard equation (the defaults).  Other values build an
+*imperfect* model of it (e.g. ``c_xx=0.5``: the anti-diffusion half as strong; ``c_adv=0``: the
+advection dropped), the test bed of model-error discovery (:mod:`surroflow.dynamics.model_error`);
+:meth:`KuramotoSivashinsky.equation_terms` states the right-hand side in that module's term names.
 """
 from __future__ import annotations
 
 import functools
-from typing import ClassVar
+from typing import ClassVar, Mapping
 
 import numpy as np
 
@@ -17,7 +23,8 @@ from .base import ChaoticSystem, Setting
 
 
 class KuramotoSivashinsky(ChaoticSystem):
-    """u_t = -u_xx - u_xxxx - u u_x on [0, L) periodic; ETDRK4 pseudo-spectral (Kassam–Trefethen).
+    """u_t = -c_xx u_xx - c_xxxx u_xxxx - c_adv u u_x on [0, L) periodic (all three 1 by default);
+    ETDRK4 pseudo-spectral (Kassam–Trefethen).
 
     The Nyquist mode is kept at zero (no odd derivative is defined there) and the spatial mean
     is conserved (zero for the random initial conditions).
@@ -34,15 +41,21 @@ class KuramotoSivashinsky(ChaoticSystem):
         "n_x": Setting(64, int, doc="grid points (even)"),
         "dt": Setting(0.25, float, doc="ETDRK4 step"),
         "n_contour": Setting(32, int, doc="contour points of the ETDRK4 coefficients"),
+        "c_xx": Setting(1.0, float, positive=False, doc="coefficient of -u_xx (anti-diffusion; 0 drops it)"),
+        "c_xxxx": Setting(1.0, float, positive=False, doc="coefficient of -u_xxxx (hyperdiffusion; 0 drops it)"),
+        "c_adv": Setting(1.0, float, positive=False, doc="coefficient of -u u_x (advection; 0 drops it)"),
     }
-    PHYSICS_KEYS = ("L", "n_x")
+    PHYSICS_KEYS = ("L", "n_x", "c_xx", "c_xxxx", "c_adv")
     # Published: 0.048 for L=22 (Cvitanovic, Davidchack & Siminos 2010, SIAM J. Appl. Dyn. Syst. 9;
     # Edson et al. 2019); 0.043 quoted by Vlachas et al. (2020).  This solver (N=64, dt=0.25,
-    # Benettin/QR, 16 trajectories x 10^4 time units) gives 0.0494 +- 0.0003.
+    # Benettin/QR, 16 trajectories x 10^4 time units) gives 0.0494 +- 0.0003.  Only the standard
+    # equation (all coefficients 1) has a published value; an imperfect model's is computed.
     PUBLISHED: ClassVar[dict[tuple, tuple[float, str]]] = {
-        (22.0, 64.0): (0.048, "published (Cvitanovic et al. 2010: 0.048; this solver: 0.0494)")}
+        (22.0, 64.0, 1.0, 1.0, 1.0): (0.048, "published (Cvitanovic et al. 2010: 0.048; this solver: 0.0494)")}
     DEFAULT_TRANSIENT = 250.0
     SALT = 22
+    #: a forecast study, or the truth of a model-error twin experiment (its equations are stated)
+    tasks: ClassVar[tuple[str, ...]] = ("forecast", "model_error")
 
     def _check_physics(self) -> None:
         if self.n_x % 2 or self.n_x < 8:
@@ -64,13 +77,30 @@ class KuramotoSivashinsky(ChaoticSystem):
     @functools.cached_property
     def linear_operator(self) -> np.ndarray:
         k = self.wavenumbers
-        return k ** 2 - k ** 4
+        return self.c_xx * k ** 2 - self.c_xxxx * k ** 4
 
     @functools.cached_property
     def _g(self) -> np.ndarray:
-        g = -0.5j * self.wavenumbers
+        g = -0.5j * self.c_adv * self.wavenumbers
         g[-1] = 0.0  # Nyquist
         return g
+
+    def equation_terms(self) -> dict[str, dict[str, float]]:
+        """The right-hand side as ``{"u": {term: coefficient}}``, ``u_t = sum(coefficient * term)``.
+
+        The term names are those of :func:`surroflow.dynamics.model_error.term_library`
+        (``"u_xx"``, ``"u_xxxx"``, ``"u*u_x"``), so an imperfect model's terms and a discovered
+        correction merge with :func:`surroflow.dynamics.model_error.corrected_terms`.
+        """
+        return {"u": {"u_xx": -float(self.c_xx), "u_xxxx": -float(self.c_xxxx), "u*u_x": -float(self.c_adv)}}
+
+    def settings_for_terms(self, terms: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+        """The inverse of :meth:`equation_terms`: the settings whose equation is ``terms``
+        (``{term: coefficient}`` of ``u_t``) and the terms outside this family (not integrable by
+        this solver).  A family term absent from ``terms`` has coefficient 0."""
+        family = {"u_xx": "c_xx", "u_xxxx": "c_xxxx", "u*u_x": "c_adv"}
+        settings = {key: -float(terms.get(term, 0.0)) for term, key in family.items()}
+        return settings, {t: float(c) for t, c in terms.items() if t not in family and c != 0.0}
 
     def coefficients(self, dt: float) -> dict[str, np.ndarray]:
         """ETDRK4 coefficients for step ``dt`` (computed once per instance and step)."""
