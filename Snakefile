@@ -36,6 +36,7 @@ rule all:
         get_all_targets,
         get_uq_targets,
         get_equation_targets,
+        get_online_targets,
         rules.overview.output,
     default_target: True
 

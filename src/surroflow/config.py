@@ -182,8 +182,9 @@ def validate_config(config: Mapping[str, Any], schema_dir: str | Path | None = N
     if errors:
         lines = "\n".join(f"  - {_explain(e)}" for e in errors)
         raise SurroflowError(f"{source}: {len(errors)} invalid setting(s):\n{lines}")
-    cfg = fill_defaults(copy.deepcopy(dict(config)), schema, schema)
-    problems: list[str] = []
+    cfg = copy.deepcopy(dict(config))
+    problems: list[str] = add_linear_baselines(cfg)
+    cfg = fill_defaults(cfg, schema, schema)
     by_folded: dict[str, str] = {}
     for study in cfg["studies"]:
         other = by_folded.setdefault(study.lower(), study)
@@ -309,7 +310,47 @@ def check_study(study: str, sc: Mapping[str, Any], notes: list[str], import_modu
     if variable is not None and variable not in outputs:
         problems.append(f"studies.{study}.forecast.variable: {variable!r} is not an output of simulator "
                         f"{name!r}; allowed: {outputs}")
+    problems += _online_problems(study, sc)
+    if sc["task"] in ("forecast", "model_error") and not problems:
+        problems += _reference_accuracy(study, sc, sim)
     return problems
+
+
+def _online_problems(study: str, sc: Mapping[str, Any]) -> list[str]:
+    """``forecast.online`` names a model of the study that can learn online."""
+    online = (sc.get("forecast") or {}).get("online")
+    if online is None:
+        return []
+    where = f"studies.{study}.forecast.online"
+    if sc["task"] != "forecast":
+        return [f"{where}: only a study with task forecast evaluates online learning"]
+    models = sc["forecast"].get("models") or {}
+    m = models.get(online["model"])
+    if m is None:
+        return [f"{where}.model: {online['model']!r} is not a model of forecast.models; defined: {sorted(models)}"]
+    from .surrogates.registry import estimator_class
+    if not callable(getattr(estimator_class(m["kind"], "forecaster"), "partial_fit", None)):
+        return [f"{where}.model: model {online['model']!r} is of kind {m['kind']!r}, which cannot learn online; "
+                "use a model of kind 'rff'"]
+    if m.get("state", "inherit") == "pod" or (m.get("state", "inherit") == "inherit" and sc["forecast"]["state"] == "pod"):
+        return [f"{where}.model: model {online['model']!r} steps the POD state; online learning runs on the full state"]
+    return []
+
+
+def _reference_accuracy(study: str, sc: Mapping[str, Any], sim: Any) -> list[str]:
+    """A chaotic simulator whose Lyapunov exponent is known without computing it (a setting or a
+    published value) has its reference trajectories checked over the forecast horizon here,
+    before any job; otherwise the forecast evaluation checks them with the exponent of the data."""
+    known = getattr(sim, "published_exponent", None)
+    lam = known() if callable(known) else None
+    if lam is None or not hasattr(sim, "integrate"):
+        return []
+    from .evaluation.forecast_metrics import reference_problem
+    fc = sc["forecast"]
+    found = reference_problem(sim, lyapunov_time=1.0 / float(lam[0]), horizon_lyapunov=fc["horizon_lyapunov"],
+                              vpt_threshold=fc["vpt_threshold"], tolerance=fc["reference_tolerance"],
+                              where=f"studies.{study}")
+    return [found] if found else []
 
 
 def _check_model_error(study: str, sc: Mapping[str, Any], cls: Any) -> list[str]:
@@ -405,6 +446,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "train_forecaster": (*_GEN, "forecast"),
     "write_equations": (*_GEN, "forecast"),
     "evaluate_forecast": (*_GEN, "forecast"),
+    "evaluate_online": (*_GEN, "forecast"),
     "propagate_uq": (*_GEN, "uq"),
     # model-error discovery (task model_error): filter, regression, scoring of the three models
     "discover_model_error": (*_GEN, "model_error"),
@@ -415,6 +457,32 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
 #: the stages that read ``simulator.max_failure_fraction`` (the others get the simulator
 #: section without it: changing the threshold reruns no simulation)
 FAILURE_FRACTION_STAGES = ("collect_batches", "import_files")
+
+
+def add_linear_baselines(cfg: dict[str, Any]) -> list[str]:
+    """Put the linear baseline first in every parametric study's surrogates (in place): ridge
+    regression of the POD coefficients on the inputs, ``{kind: linear, params: {degree: 1}}``.
+    A surrogate the config names ``linear`` (kind ``linear``, degree 1; e.g. its own ``alpha``)
+    is kept as the baseline; another kind or degree under that name is refused.  Returns the problems found."""
+    from .surrogates.registry import LINEAR_BASELINE
+    problems = []
+    for study, sc in cfg.get("studies", {}).items():
+        if not isinstance(sc, dict) or sc.get("task", "parametric") != "parametric":
+            continue
+        surrogates = sc.get("surrogates") or {}
+        mine = surrogates.get(LINEAR_BASELINE)
+        if mine is not None and (mine.get("kind") != "linear"
+                                 or (mine.get("params") or {}).get("degree", 1) != 1):
+            got = (f"kind {mine.get('kind')!r}" if mine.get("kind") != "linear"
+                   else f"degree {(mine.get('params') or {}).get('degree')!r}")
+            problems.append(f"studies.{study}.surrogates.{LINEAR_BASELINE}: the name {LINEAR_BASELINE!r} is the "
+                            f"linear baseline of every parametric study (kind linear, degree 1), not {got}; "
+                            f"give this surrogate another name (e.g. 'poly')")
+            continue
+        if surrogates:            # an empty section is reported by the estimator checks
+            sc["surrogates"] = {LINEAR_BASELINE: mine or {"kind": "linear", "params": {"degree": 1}},
+                                **{k: v for k, v in surrogates.items() if k != LINEAR_BASELINE}}
+    return problems
 
 
 def forecast_models(study: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -39,6 +39,22 @@ def test_defaults_are_filled():
     assert cfg["dask"]["kind"] == "local"
 
 
+def test_every_parametric_study_gets_the_linear_baseline_first():
+    cfg = validate_config(_minimal())
+    surrogates = cfg["studies"]["s"]["surrogates"]
+    assert list(surrogates) == ["linear", "rbf"]
+    assert surrogates["linear"]["kind"] == "linear" and surrogates["linear"]["params"] == {"degree": 1}
+    # the config's own baseline (its alpha) is kept, moved first; forecast studies get none
+    mine = _minimal()
+    mine["studies"]["s"]["surrogates"]["linear"] = {"kind": "linear", "params": {"alpha": 0.1}}
+    mine["studies"]["f"] = {"task": "forecast", "simulator": {"name": "lorenz63"}, "design": {"n_train": 2, "n_test": 1},
+                            "forecast": {"models": {"dmd": {"kind": "dmd"}}}}
+    cfg = validate_config(mine)
+    assert list(cfg["studies"]["s"]["surrogates"]) == ["linear", "rbf"]
+    assert cfg["studies"]["s"]["surrogates"]["linear"]["params"] == {"alpha": 0.1}
+    assert not cfg["studies"]["f"]["surrogates"]
+
+
 def test_all_violations_are_reported_with_key_paths():
     cfg = _minimal()
     cfg["studies"]["s"]["design"]["n_train"] = 0

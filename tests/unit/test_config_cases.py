@@ -90,6 +90,26 @@ CASES = {
                                    "allowed: ['u']"),
     "unknown_forecast_variable": (forecast(forecast={"variable": "u", "models": {}}),
                                   "studies.f.forecast.variable: 'u' is not an output of simulator 'lorenz63'"),
+    # the name 'linear' is the study's linear baseline (kind linear, degree 1)
+    "linear_name_other_kind": (parametric(surrogates={"linear": {"kind": "rbf"}}),
+                               "studies.s.surrogates.linear: the name 'linear' is the linear baseline of every "
+                               "parametric study (kind linear, degree 1), not kind 'rbf'; give this surrogate "
+                               "another name (e.g. 'poly')"),
+    "linear_name_cubic": (parametric(surrogates={"linear": {"kind": "linear", "params": {"degree": 3}}}),
+                          "studies.s.surrogates.linear: the name 'linear' is the linear baseline of every "
+                          "parametric study (kind linear, degree 1), not degree 3"),
+    # online learning: a model of the study that can learn online, on the full state
+    "online_unknown_model": (forecast(forecast={"models": {"dmd": {"kind": "dmd"}}, "online": {"model": "rff"}}),
+                             "studies.f.forecast.online.model: 'rff' is not a model of forecast.models; "
+                             "defined: ['dmd']"),
+    "online_batch_only_kind": (forecast(forecast={"models": {"dmd": {"kind": "dmd"}}, "online": {"model": "dmd"}}),
+                               "studies.f.forecast.online.model: model 'dmd' is of kind 'dmd', which cannot learn "
+                               "online; use a model of kind 'rff'"),
+    "online_pod_state": (forecast(forecast={"models": {"r": {"kind": "rff", "state": "pod"}}, "online": {"model": "r"}}),
+                         "studies.f.forecast.online.model: model 'r' steps the POD state"),
+    "online_forgetting_range": (forecast(forecast={"models": {"r": {"kind": "rff"}},
+                                                   "online": {"model": "r", "forgetting": 0.1}}),
+                                "studies.f.forecast.online.forgetting: 0.1 violates minimum 0.5"),
     # a parametric study needs a surrogate (the schema default {} crashed the evaluation)
     "no_surrogate": (parametric(surrogates={}),
                      "studies.s.surrogates: a parametric study needs at least one surrogate"),

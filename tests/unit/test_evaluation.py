@@ -87,8 +87,8 @@ def _fit_files(root: Path, train_path: Path, rank: int = 4) -> tuple[Path, list[
     write_dataset(pod.to_dataset(("x",), {"x": train["x"]}, (train.sizes["x"],),
                                  attrs=stamp({"variable": "u", "fit_seconds": 0.25}, "fit_pod", basis)), basis)
     models = []
-    for name, kind in (("rbf", "rbf"), ("linear", "linear")):
-        rm = ReducedModel({"u": POD.from_dataset(open_dataset(basis))}, make_estimator(kind, {}, "surrogate"))
+    for name, kind, params in (("rbf", "rbf", {}), ("linear", "linear", {"degree": 1})):
+        rm = ReducedModel({"u": POD.from_dataset(open_dataset(basis))}, make_estimator(kind, params, "surrogate"))
         rm.fit_dataset(train)
         path = root / "train" / f"{name}.nc"
         write_dataset(rm.to_dataset(stamp({"model_name": name, "model_kind": kind, "fit_seconds": 0.5},
@@ -165,6 +165,11 @@ def test_parametric_errors_equal_independent_ones(parametric):
         assert summary.loc[name, "kind"] == name
     # the two regressors really differ (the errors are not a property of the basis alone)
     assert summary.loc["rbf", "rel_l2_mean"] != summary.loc["linear", "rel_l2_mean"]
+    # the linear surrogate is the baseline; skill = 1 - error / the baseline's error
+    assert summary.loc["linear", "role"] == "baseline" and summary.loc["rbf", "role"] == "candidate"
+    assert summary.loc["linear", "skill_vs_linear"] == pytest.approx(0.0, abs=1e-12)
+    assert summary.loc["rbf", "skill_vs_linear"] == pytest.approx(
+        1 - summary.loc["rbf", "rel_l2_mean"] / summary.loc["linear", "rel_l2_mean"], rel=1e-5)
 
 
 def test_error_split_identity_and_zero_selection_for_global_bases(parametric):
@@ -460,19 +465,22 @@ def test_interleaved_seconds_order_and_medians():
     assert math.isnan(hf_s) and all(math.isnan(v) for v in q.values())
 
 
-def test_best_seconds_is_the_fastest_loop_per_call():
+def test_best_seconds_is_the_fastest_loop_per_call(monkeypatch):
     """A call slowed down for a while (another process took the core) is timed at its
     undisturbed time: the first three of five loops are 10x slower, so their median would be
-    ~10 ms per call and the fastest loop is ~1 ms."""
-    from surroflow.evaluation.timing import best_seconds
+    ~10 ms per call and the fastest loop is 1 ms.  On a fake clock that only the calls advance
+    (a real sleep overshoots on a loaded machine and changes the loop size)."""
+    from surroflow.evaluation import timing
+    clock = [0.0]
     calls = []
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock[0])
 
     def fn():
         calls.append(1)
-        time.sleep(0.01 if 2 <= len(calls) <= 28 else 0.001)
-    t = best_seconds(fn, repeats=5, min_seconds=0.01)
-    assert len(calls) >= 1 + 5 * 6                        # a sizing call, then loops of ~10 calls
-    assert 0.001 <= t < 0.005
+        clock[0] += 0.01 if 2 <= len(calls) <= 31 else 0.001
+    t = timing.best_seconds(fn, repeats=5, min_seconds=0.01)
+    assert len(calls) == 1 + 5 * 10                       # a sizing call of 1 ms, then loops of 10 calls
+    assert t == pytest.approx(0.001)
 
 
 # =============================================================================== forecast

@@ -130,3 +130,71 @@ def test_schema_lists_every_forecaster_kind():
     assert all("default" in v for v in props.values())
     assert {"vpt_threshold", "vpt_normalisation", "horizon_lyapunov", "stats_horizon_lyapunov", "warmup",
             "starts_per_trajectory", "start_spacing_lyapunov", "divergence_factor", "n_plot", "variable"} <= set(props)
+
+
+# ----------------------------------------------------------------------------- literature metrics
+def test_smape_and_its_vpt_follow_the_dysts_definition():
+    truth = np.array([[[1.0, -2.0], [1.0, -2.0], [1.0, -2.0]]])            # (1 forecast, 3 leads, 2)
+    pred = np.array([[[1.0, -2.0], [3.0, -2.0], [np.nan, -2.0]]])
+    s = M.smape(truth, pred)
+    # lead 2: component 0 |1-3|/(1+3) = 0.5, component 1 0 -> 200 * 0.25 = 50; non-finite counts as 200
+    np.testing.assert_allclose(s, [[0.0, 50.0, 100.0]])
+    assert M.smape(np.zeros((1, 1, 2)), np.zeros((1, 1, 2)))[0, 0] == 0.0
+    sc = M.score_forecasts(truth, pred, dt=1.0, lyapunov_time=1.0, normaliser=1.0, threshold=10.0, limit=1e9,
+                           smape_threshold=30.0)
+    assert sc.vpt_smape[0] == 2.0 and sc.summary()["vpt_smape_median"] == 2.0
+
+
+def test_default_normaliser_removes_the_mean():
+    truth = np.zeros((1, 4, 1)) + np.array([3.0, 5.0, 3.0, 5.0])[None, :, None]     # mean 4, std 1
+    assert M.error_normaliser(truth) == pytest.approx(1.0)
+    assert M.error_normaliser(truth, "rms") == pytest.approx(np.sqrt(17.0))
+
+
+def test_reference_check_refuses_a_too_coarse_dt():
+    """Lorenz-63 RK4 with dt = 0.01: the dt and dt/2 trajectories are 0.5 apart at 12 Lyapunov
+    times (far above 0.1 x 0.4), but under 0.01 at 6; dt = 0.005 holds to 12."""
+    from surroflow.simulators import get_simulator
+    coarse = get_simulator("lorenz63", dt=0.01, transient=10.0)
+    lt = 1.0 / coarse.published_exponent()[0]
+    msg = M.reference_problem(coarse, lyapunov_time=lt, horizon_lyapunov=12, vpt_threshold=0.4, tolerance=0.1,
+                              where="studies.s")
+    assert msg is not None and msg.startswith("studies.s: the simulator's reference trajectories are not accurate")
+    assert "make simulator.settings.dt smaller (e.g. 0.005)" in msg
+    assert M.reference_problem(coarse, lyapunov_time=lt, horizon_lyapunov=6, vpt_threshold=0.4, tolerance=0.1,
+                               where="s") is None
+    fine = get_simulator("lorenz63", dt=0.005, dt_sample=0.01, transient=10.0)
+    assert M.reference_problem(fine, lyapunov_time=lt, horizon_lyapunov=12, vpt_threshold=0.4, tolerance=0.1,
+                               where="s") is None
+    times, err = M.reference_error(coarse, 12 * lt)
+    assert err[-1] > 100 * err[len(err) // 4] and np.all(np.isfinite(err))       # it grows with the chaos
+
+
+def test_config_refuses_a_forecast_study_with_an_inaccurate_reference():
+    from surroflow import SurroflowError
+    from surroflow.config import validate_config
+    cfg = {"studies": {"f": {"task": "forecast", "simulator": {"name": "lorenz63", "settings": {"dt": 0.01}},
+                             "design": {"n_train": 2, "n_test": 1},
+                             "forecast": {"horizon_lyapunov": 12, "models": {"dmd": {"kind": "dmd"}}}}}}
+    with pytest.raises(SurroflowError, match=r"studies.f: the simulator's reference trajectories are not accurate"):
+        validate_config(cfg)
+    cfg["studies"]["f"]["forecast"]["horizon_lyapunov"] = 6
+    validate_config(cfg)
+
+
+def test_contains_true_equations_names_the_models_whose_class_holds_the_vector_field():
+    from surroflow.evaluation.forecast import ForecastModel, contains_true_equations, polynomial_degree
+    from surroflow.forecast import make_forecaster
+    from surroflow.simulators import get_simulator
+    assert polynomial_degree(get_simulator("lorenz63").equation_terms()) == 2
+    assert polynomial_degree(get_simulator("kuramoto_sivashinsky").equation_terms()) is None
+    assert polynomial_degree(None) is None
+
+    def fm(kind, state="full", **params):
+        return ForecastModel(kind, make_forecaster(kind, **params), kind, state, 0.0, 0.01)
+    assert contains_true_equations(fm("opinf", time="continuous"), 2)
+    assert not contains_true_equations(fm("opinf", time="discrete"), 2)
+    assert not contains_true_equations(fm("opinf", state="pod", time="continuous"), 2)
+    assert contains_true_equations(fm("sindy", degree=2), 2) and not contains_true_equations(fm("sindy", degree=2), 3)
+    assert not contains_true_equations(fm("sindy", library="fourier"), 2)
+    assert not contains_true_equations(fm("ngrc"), 2) and not contains_true_equations(fm("opinf", time="continuous"), None)

@@ -236,3 +236,44 @@ def test_sindy_weak_form_and_fourier_library_and_bad_input(l63):
     np.testing.assert_allclose(model.rollout(X[:, 0], 50), X[:, 1:51], atol=1e-4)
     with pytest.raises(SurroflowError, match="differentiation: 'spline' is not allowed"):
         make_forecaster("sindy", differentiation="spline").fit(l63, dt=0.02)
+
+
+# ----------------------------------------------------------------------------- online learning
+def test_rff_partial_fit_in_chunks_equals_one_fit_and_round_trips(l63, tmp_path):
+    """Without forgetting, learning a trajectory chunk by chunk gives the coefficients of one
+    fit on all of it (the same standardisation: the first chunk's)."""
+    params = {"n_features": 80, "alpha": 1e-8}
+    once = make_forecaster("rff", **params)
+    once._set_scaling(l63[:, :60], 0.02)
+    once._draw_features(3)
+    once._accumulate(l63)
+    chunks = make_forecaster("rff", **params)
+    for k in range(0, l63.shape[1] - 1, 59):
+        chunks.partial_fit(l63[:, k:k + 60], dt=0.02)
+    np.testing.assert_allclose(chunks.coef_, once.coef_, rtol=1e-6, atol=1e-7 * np.abs(once.coef_).max())
+    # the normal equations are stored: a loaded model goes on learning where it stopped
+    write_dataset(to_dataset(chunks), tmp_path / "m.nc")
+    loaded = from_dataset(open_dataset(tmp_path / "m.nc"))
+    more = l63[:, -40:] * 1.01
+    np.testing.assert_allclose(loaded.partial_fit(more, dt=0.02).coef_, chunks.partial_fit(more, dt=0.02).coef_)
+    with pytest.raises(SurroflowError, match="partial_fit got dt=0.01"):
+        loaded.partial_fit(more, dt=0.01)
+    with pytest.raises(SurroflowError, match="partial_fit got 2 state components"):
+        loaded.partial_fit(more[:, :, :2], dt=0.02)
+
+
+def test_rff_forgetting_is_exponentially_weighted_ridge(l63):
+    """With forgetting g, each row weighs g^(its age in rows): the coefficients are those of
+    scikit-learn's ridge with these sample weights on the same features."""
+    from sklearn.linear_model import Ridge
+    g, alpha = 0.97, 1e-6
+    m = make_forecaster("rff", n_features=40, alpha=alpha, forgetting=g)
+    x = l63[:1]
+    m.partial_fit(x[:, :120], dt=0.02).partial_fit(x[:, 119:200], dt=0.02)
+    lin, cur, nxt = m._delay_windows(m._z(x[:, :200]))
+    phi = m._phi(lin)
+    w = g ** np.arange(len(phi) - 1, -1, -1.0)
+    ref = Ridge(alpha=alpha * w.sum(), fit_intercept=False, solver="cholesky").fit(phi, nxt - cur, sample_weight=w)
+    np.testing.assert_allclose(m.coef_, ref.coef_.T, rtol=1e-5, atol=1e-8)
+    with pytest.raises(SurroflowError, match=r"forgetting: 0.2 is not allowed .* in \[0.5, 1\]"):
+        make_forecaster("rff", forgetting=0.2)

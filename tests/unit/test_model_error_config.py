@@ -14,6 +14,8 @@ def study(**changes) -> dict:
     base = {"task": "model_error",
             "simulator": {"name": "kuramoto_sivashinsky", "settings": {"n_steps": 100}},
             "design": {"n_train": 2, "n_test": 2},
+            # KS reference trajectories (dt 0.25) hold to 0.1 x the VPT threshold for ~4.7 LT
+            "forecast": {"horizon_lyapunov": 4},
             "model_error": {"model": {"c_xx": 0.5}}}
     for key, value in changes.items():
         base[key] = value

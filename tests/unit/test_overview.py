@@ -33,14 +33,15 @@ def pages(tmp_path):
     par = _study(tmp_path, "burgers", [
         {"surrogate": "gp", "kind": "gaussian_process", "rel_l2_mean": 0.002, "speedup": 1200.0,
          "offline_seconds": 10.0, "break_even_queries": 9.0, "coverage_95": 0.97},
-        {"surrogate": "lin", "kind": "linear", "rel_l2_mean": 0.01, "speedup": 5000.0},
+        {"surrogate": "lin", "role": "baseline", "kind": "linear", "rel_l2_mean": 0.01, "speedup": 5000.0},
+        {"surrogate": "cubic", "role": "candidate", "kind": "linear", "rel_l2_mean": 0.02},
         {"surrogate": "bad", "kind": "rbf", "rel_l2_mean": math.nan}],
         figures=("fields", "calibration", "singular_values"),
         uq=[{"qoi": "u_max", "source": "surrogate", "mean": 1.0, "mean_agrees": True}])
     fc = _study(tmp_path, "l63", [
         {"model": "persistence", "kind": "persistence", "vpt_median": 0.2},
         {"model": "climatology", "kind": "climatology", "vpt_median": 9.0},     # a baseline never wins
-        {"model": "opinf", "kind": "opinf", "vpt_median": 7.5},
+        {"model": "opinf", "kind": "opinf", "vpt_median": 7.5, "contains_true_equations": True},
         {"model": "dmd", "kind": "dmd", "vpt_median": 0.1}], figures=("vpt",))
     no_base = _study(tmp_path, "plate", [{"surrogate": "gp", "kind": "gaussian_process", "rel_l2_mean": 0.001}])
     return [load_study("burgers", "parametric", "Burgers\n  study.", par), load_study("l63", "forecast", "", fc),
@@ -68,6 +69,7 @@ def test_front_page_survives_jinja_and_docutils(pages, tmp_path):
     for study in ("burgers", "l63", "plate"):
         assert f'id="sf-study-{study}"' in page
     assert "<th>rel_l2_mean</th>" in page and "<th>vpt_median</th>" in page and "uncertainty propagation" in page
+    assert "The class of opinf holds the simulator's exact equations" in page
     assert ".sf-overview th{" in page
     # docutils refuses lines over 10,000 characters: the embedded figures are wrapped
     assert max(len(line) for line in page.splitlines()) < 10_000

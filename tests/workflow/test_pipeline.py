@@ -70,7 +70,8 @@ def test_summary_errors_and_speedup(tiny_run):
     s = pd.read_csv(tiny_run / "results" / "tiny" / "evaluation" / "summary.csv")
     for col in ("surrogate", "rel_l2_mean", "rel_l2_max", "projection_error_mean", "speedup", "offline_seconds"):
         assert col in s.columns
-    assert set(s["surrogate"]) == {"rbf", "linear"}
+    assert list(s["surrogate"]) == ["linear", "rbf", "poly"]        # the linear baseline first, added
+    assert list(s["role"]) == ["baseline", "candidate", "candidate"] and s["skill_vs_linear"].iloc[0] == 0.0
     assert s["rel_l2_mean"].min() < TINY["studies"]["tiny"]["evaluation"]["error_bound"]
     assert (s["projection_error_mean"] <= s["rel_l2_mean"] + 1e-12).all()
     # total^2 = projection^2 + selection^2 + regression^2 (Pythagoras in the weighted norm)
@@ -216,13 +217,13 @@ def test_provenance_reports_nothing_stale_after_a_clean_run(tiny_run):
 
 def test_changed_model_makes_only_its_artifacts_stale(tiny_run, tmp_path):
     cfg = copy.deepcopy(BOTH)
-    cfg["studies"]["tiny"]["surrogates"]["linear"]["params"]["degree"] = 2
+    cfg["studies"]["tiny"]["surrogates"]["poly"]["params"]["degree"] = 2
     path = write_config(tmp_path, cfg)
     res = subprocess.run([sys.executable, "-m", "surroflow", "provenance", "results", "--config", str(path)],
                          cwd=tiny_run, capture_output=True, text=True, timeout=300)
     assert res.returncode == 1
     stale = sorted(line.split("stale: ")[1] for line in res.stdout.splitlines() if line.startswith("  stale: "))
-    assert stale == ["results/tiny/evaluation/metrics.nc", "results/tiny/train/linear.nc"], res.stdout[-3000:]
+    assert stale == ["results/tiny/evaluation/metrics.nc", "results/tiny/train/poly.nc"], res.stdout[-3000:]
 
 
 def test_configfile_runs_exactly_its_studies(tmp_path):
@@ -232,7 +233,7 @@ def test_configfile_runs_exactly_its_studies(tmp_path):
     out = res.stdout + res.stderr
     # batches of 8: 16 train (2), 4 test (1), 20 calibration (3)
     assert job_counts(out) == {"make_design": 1, "generate_batch": 6, "collect_batches": 3, "fit_pod": 1,
-                              "train_surrogate": 2, "evaluate_surrogates": 1, "propagate_uq": 1, "overview": 1,
+                              "train_surrogate": 3, "evaluate_surrogates": 1, "propagate_uq": 1, "overview": 1,
                               "all": 1}
     for builtin in ("burgers", "lorenz63_forecast", "ks22_forecast", "pulse_local", "plate"):
         assert f"results/{builtin}/" not in out, builtin
@@ -271,7 +272,7 @@ def test_diverged_and_failed_samples_are_flagged_and_excluded(tmp_path):
     study["simulator"]["name"] = "flaky_burgers"
     study["simulator"]["settings"].update({"nan_above_amplitude": 0.93, "fail_above_amplitude": 0.97})
     study["simulator"]["max_failure_fraction"] = 0.5
-    study["surrogates"] = {"linear": {"kind": "linear", "params": {"degree": 2}}}
+    study["surrogates"] = {"linear": {"kind": "linear", "params": {"degree": 1}}}
     study.pop("uq")
     res = snakemake(tmp_path, cfg)
     assert res.returncode == 0, res.stderr[-4000:]

@@ -165,6 +165,11 @@ def get_equation_targets(wildcards):
             for m in _planned(PLAN.equation_models, s)]
 
 
+def get_online_targets(wildcards):
+    """The online-learning summary of every forecast study with a forecast.online section."""
+    return [f"{RESULTS}/{s}/evaluation/online/summary.csv" for s in _planned(PLAN.online_studies)]
+
+
 def take_results_lock():
     from surroflow.stages import lock
 

@@ -93,3 +93,47 @@ rule evaluate_forecast:
         f"{RESULTS}/{{study}}/benchmarks/evaluate_forecast.tsv"
     script:
         "../scripts/evaluate_forecast.py"
+
+
+rule evaluate_online:
+    input:
+        train=f"{RESULTS}/{{study}}/generate/train.nc",
+        test=f"{RESULTS}/{{study}}/generate/test.nc",
+    output:
+        curve=f"{RESULTS}/{{study}}/evaluation/online/vpt_over_time.csv",
+        summary=report(
+            f"{RESULTS}/{{study}}/evaluation/online/summary.csv",
+            caption="../report/online.rst",
+            category="{study}",
+            subcategory="online learning",
+        ),
+        summary_html=report(
+            f"{RESULTS}/{{study}}/evaluation/online/summary.html",
+            caption="../report/online.rst",
+            category="{study}",
+            subcategory="online learning",
+        ),
+        figures=report(
+            directory(f"{RESULTS}/{{study}}/evaluation/online/figures"),
+            patterns=["{name}.png"],
+            caption="../report/online.rst",
+            category="{study}",
+            subcategory="online learning",
+            labels={"figure": "{name}"},
+        ),
+    wildcard_constraints:
+        study=FORECAST,
+    params:
+        section=get_section("evaluate_online"),
+        version=SURROFLOW_VERSION,
+    threads: 1
+    resources:
+        mem_mb=4000,
+    conda:
+        CONDA_ENV
+    log:
+        "logs/evaluate_online/{study}.log",
+    benchmark:
+        f"{RESULTS}/{{study}}/benchmarks/evaluate_online.tsv"
+    script:
+        "../scripts/evaluate_online.py"

@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 
 #: leading columns of the forecast summary (one row per model)
 SUMMARY_COLUMNS = ["model", "kind", "state", "status", "vpt_median", "vpt_q25", "vpt_q75", "vpt_mean",
-                   "vpt_min", "vpt_max", "n_forecasts", "n_censored", "n_diverged", "vpt_over_persistence",
+                   "vpt_min", "vpt_max", "vpt_smape_median", "contains_true_equations", "n_forecasts",
+                   "n_censored", "n_diverged", "vpt_over_persistence",
                    "beats_persistence", "rmse_at_1_lyapunov_time", "spectrum_error_time", "wasserstein",
                    "hellinger", "stats_diverged_fraction", "collapsed_fraction", "fit_seconds",
                    "rollout_seconds", "vpt_threshold", "lyapunov_time", "n_test", "n_test_flagged"]
@@ -154,10 +155,44 @@ def _plan(T: int, dt: float, lt: float, settings: Mapping[str, Any], warm: int, 
     return _Plan(warm, H, L, starts)
 
 
+def polynomial_degree(equation_terms: Mapping[str, Mapping[str, float]] | None) -> int | None:
+    """The degree of a right-hand side stated term by term (``{component: {"x z": c, ...}}``,
+    ``ChaoticSystem.equation_terms``) when every term is a monomial of the state's components
+    (Lorenz-63: 2), else ``None`` (no statement, or terms such as ``u_xx`` that are not)."""
+    if not equation_terms:
+        return None
+    names = set(equation_terms)
+    degree = 0
+    for rhs in equation_terms.values():
+        for term in rhs:
+            factors = [f for f in str(term).replace("*", " ").split() if f != "1"]
+            if any(f.split("^")[0] not in names for f in factors):
+                return None
+            degree = max(degree, sum(int(f.split("^")[1]) if "^" in f else 1 for f in factors))
+    return degree
+
+
+def contains_true_equations(model: ForecastModel, true_degree: int | None) -> bool:
+    """Whether the model's class holds the simulator's exact vector field: a continuous-time
+    polynomial model of at least the true degree on the full, exactly observed state (quadratic
+    operator inference ``time: continuous``, SINDy with a polynomial library).  Its VPT then
+    measures identification, not generic skill: the report says so."""
+    if true_degree is None or model.state != "full":
+        return False
+    inner = model.model
+    if model.kind == "opinf":
+        return getattr(inner, "time", None) == "continuous" and true_degree <= 2
+    if model.kind == "sindy":
+        return getattr(inner, "library", None) == "polynomial" and int(getattr(inner, "degree", 0)) >= true_degree
+    return False
+
+
 def evaluate_forecasts(test: SplitData, models: Mapping[str, ForecastModel], settings: Mapping[str, Any],
-                       attrs: Mapping[str, Any] | None = None) -> ForecastResult:
+                       attrs: Mapping[str, Any] | None = None, true_degree: int | None = None) -> ForecastResult:
     """Score every model of ``models`` (baselines included by :func:`add_baselines`) on the ok
-    test trajectories of ``test``; ``settings`` is the validated ``forecast`` config section."""
+    test trajectories of ``test``; ``settings`` is the validated ``forecast`` config section;
+    ``true_degree``: :func:`polynomial_degree` of the simulator's equations when the data are its
+    exact, whole state (``None``: unknown, or observed partially or with noise)."""
     ds = test.ok
     var = forecast_variable(ds, settings["variable"])
     U = trajectories(test.all, var, test.path)
@@ -194,7 +229,8 @@ def evaluate_forecasts(test: SplitData, models: Mapping[str, ForecastModel], set
         pred = np.empty((ic_traj.size, H, d))
         pred[first], pred[~first] = long_first[:, :H], rest
         sc = M.score_forecasts(truth, pred, dt=dt, lyapunov_time=lt, normaliser=norm,
-                               threshold=float(settings["vpt_threshold"]), limit=limit)
+                               threshold=float(settings["vpt_threshold"]), limit=limit,
+                               smape_threshold=float(settings["vpt_smape_threshold"]))
         sc.stats = M.long_horizon_statistics(truth_stats, long_first[:, :L], limit=limit, spatial=spatial)
         scores[name], stats_pred[name], preds_plot[name] = sc, long_first[:, :L], pred[:n_plot]
         s = sc.summary()
@@ -210,10 +246,13 @@ def evaluate_forecasts(test: SplitData, models: Mapping[str, ForecastModel], set
     metrics.attrs.update({
         **dict(attrs or {}), "variable": var, "lyapunov_time": lt, "dt_sample": dt,
         "vpt_threshold": float(settings["vpt_threshold"]), "vpt_normalisation": settings["vpt_normalisation"],
+        "vpt_smape_threshold": float(settings["vpt_smape_threshold"]),
         "normaliser": norm, "divergence_limit": limit, "horizon_steps": H, "warmup_steps": warm,
         "stats_steps": L, "n_test_trajectories": n_traj, "n_excluded_test_samples": test.n_flagged,
     })
     rows = _summary_rows(models, scores, roll_s, settings, lt, dt, H, spatial, test)
+    for r in rows:
+        r["contains_true_equations"] = contains_true_equations(models[r["model"]], true_degree)
     comps = None if spatial else [str(c) for c in ds[ds[var].dims[-1]].values]
     return ForecastResult(metrics, rows, truth[:n_plot], preds_plot, truth_stats, stats_pred,
                           ds["x"].values if spatial else None, comps)
@@ -249,6 +288,9 @@ def _metrics_dataset(ds: xr.Dataset, var: str, models: Mapping[str, ForecastMode
         "vpt": (("model", "forecast"), stack("vpt"),
                 {"long_name": "valid prediction time (normalised error above the threshold)",
                  "units": "Lyapunov times"}),
+        "vpt_smape": (("model", "forecast"), stack("vpt_smape"),
+                      {"long_name": "valid prediction time under the sMAPE definition (dysts)",
+                       "units": "Lyapunov times"}),
         "vpt_censored": (("model", "forecast"), stack("vpt_censored").astype("i1"),
                          {"long_name": "error never exceeded the threshold within the horizon"}),
         "diverged": (("model", "forecast"), stack("diverged").astype("i1"),
@@ -292,7 +334,7 @@ def _summary_rows(models: Mapping[str, ForecastModel], scores: Mapping[str, M.Fo
             "status": forecast_status(s["stats_diverged_fraction"], s["n_diverged"], s["n_forecasts"],
                                       s["collapsed_fraction"]),
             **{k: s[k] for k in ("vpt_median", "vpt_q25", "vpt_q75", "vpt_mean", "vpt_min", "vpt_max",
-                                 "n_forecasts", "n_censored", "n_diverged")},
+                                 "vpt_smape_median", "n_forecasts", "n_censored", "n_diverged")},
             "vpt_over_persistence": s["vpt_median"] / pers if pers > 0 else math.nan,
             "beats_persistence": bool(s["vpt_median"] > pers),
             "rmse_at_1_lyapunov_time": float(scores[n].rmse[i_1lt]),
@@ -310,18 +352,45 @@ def _summary_rows(models: Mapping[str, ForecastModel], scores: Mapping[str, M.Fo
 # =============================================================================== files
 def evaluate_forecast_files(test_path: str, model_paths: Sequence[str], settings: Mapping[str, Any], *,
                             metrics_path: str, summary_path: str, figures_dir: str,
-                            summary_html: str | None = None, attrs: Mapping[str, Any] | None = None
-                            ) -> ForecastResult:
-    """The stage's work: load, score, write ``metrics.nc``, the summary and the figures."""
+                            summary_html: str | None = None, attrs: Mapping[str, Any] | None = None,
+                            simulator: Mapping[str, Any] | None = None) -> ForecastResult:
+    """The stage's work: load, score, write ``metrics.nc``, the summary and the figures.
+
+    With the study's ``simulator`` section, a chaotic simulator whose exponent validation could
+    not know (no setting, no published value) has its reference trajectories checked here, with
+    the Lyapunov time of the data (:func:`~.forecast_metrics.reference_problem`)."""
     test = load_split(test_path, required=("status",), what="trajectories")
+    true_degree = None
+    if simulator is not None:
+        check_reference(simulator, lyapunov_time(test.ok, test_path), settings, test_path)
+        from ..simulators import get_simulator
+        sim = get_simulator(simulator["name"], **simulator.get("settings", {}))
+        if getattr(sim, "observes_everything", False) and callable(getattr(sim, "equation_terms", None)):
+            true_degree = polynomial_degree(sim.equation_terms())
     var = forecast_variable(test.ok, settings["variable"])
     U = trajectories(test.all, var, test_path)
     dt = sample_interval(test.ok)
     models = add_baselines(load_forecasters(model_paths, U.shape[2], dt), U, int(settings["warmup"]), dt)
-    res = evaluate_forecasts(test, models, settings, attrs)
+    res = evaluate_forecasts(test, models, settings, attrs, true_degree=true_degree)
     write_forecast_result(res, metrics_path=metrics_path, summary_path=summary_path, figures_dir=figures_dir,
                           summary_html=summary_html)
     return res
+
+
+def check_reference(simulator: Mapping[str, Any], lyapunov_time_: float, settings: Mapping[str, Any],
+                    where: str) -> None:
+    """Refuse a forecast evaluation whose reference trajectories are not accurate over its
+    horizon, for a simulator that config validation could not check (its exponent unknown)."""
+    from ..simulators import get_simulator
+    sim = get_simulator(simulator["name"], **simulator.get("settings", {}))
+    known = getattr(sim, "published_exponent", None)
+    if not callable(known) or known() is not None or not hasattr(sim, "integrate"):
+        return                                  # checked before any job, or not a chaotic system
+    found = M.reference_problem(sim, lyapunov_time=lyapunov_time_, horizon_lyapunov=settings["horizon_lyapunov"],
+                                vpt_threshold=settings["vpt_threshold"], tolerance=settings["reference_tolerance"],
+                                where=where)
+    if found:
+        raise SurroflowError(found)
 
 
 def write_forecast_result(res: ForecastResult, *, metrics_path: str, summary_path: str, figures_dir: str,

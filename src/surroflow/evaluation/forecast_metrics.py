@@ -4,12 +4,17 @@ Arrays are ``(n_ic, n_lead, n_state)``: ``truth[i, k]`` and ``pred[i, k]`` are t
 time ``(k + 1) * dt`` after forecast start ``i``.
 
 * Normalised error (Pathak et al. 2018; Vlachas et al. 2020):
-  ``E(t) = ||u(t) - û(t)|| / sqrt(<||u||²>)`` (``normalisation = "rms"``, the time/ensemble mean
-  of the true squared norm) or with the true state's mean removed in the denominator
-  (``"std"``: ``sqrt(<||u - ū||²>)``, stricter when the attractor is off-centre, e.g. Lorenz-63's z).
+  ``E(t) = ||u(t) - û(t)|| / sqrt(<||u - ū||²>)`` with the true state's mean removed in the
+  denominator (``normalisation = "std"``, the default), or ``sqrt(<||u||²>)`` (``"rms"``, the
+  time/ensemble mean of the true squared norm, which counts an off-centre attractor's mean, e.g.
+  Lorenz-63's z, as variability and so lengthens every VPT).
 * Valid prediction time: the first lead time at which ``E`` exceeds ``threshold`` (a non-finite
   prediction exceeds every threshold), in Lyapunov times; forecasts that never exceed it within
   the horizon are *censored* at the horizon and flagged.
+* sMAPE valid prediction time, the definition of the dysts benchmark (Gilpin 2021, 2023): the
+  first lead time at which ``sMAPE(t) = 200/d Σ_j |u_j - û_j| / (|u_j| + |û_j|)`` (in percent,
+  over the ``d`` components; 0 where both are 0, 200 where the prediction is not finite)
+  exceeds a threshold (30 there), so numbers can be set beside published ones.
 * Divergence: the first step at which a prediction is non-finite or larger in magnitude than
   ``limit``; a diverged rollout keeps its VPT up to the blow-up and is reported, never dropped.
 * Long-horizon statistics (the "climate" of a model): power-spectrum error (mean absolute
@@ -19,11 +24,11 @@ time ``(k + 1) * dt`` after forecast start ``i``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import wasserstein_distance
 
 from .. import SurroflowError
 
@@ -36,7 +41,7 @@ def _check(truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return t, p
 
 
-def error_normaliser(truth: np.ndarray, normalisation: str = "rms") -> float:
+def error_normaliser(truth: np.ndarray, normalisation: str = "std") -> float:
     """``sqrt(<||u||²>)`` (``rms``) or ``sqrt(<||u - ū||²>)`` (``std``) over all true states."""
     u = np.asarray(truth, dtype=float).reshape(-1, np.shape(truth)[-1])
     u = u[np.all(np.isfinite(u), axis=1)]
@@ -51,6 +56,61 @@ def error_normaliser(truth: np.ndarray, normalisation: str = "rms") -> float:
     return float(val)
 
 
+#: (class, settings, horizon) -> reference_error's result: validation runs it once per process
+_REFERENCE_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def reference_error(sim: Any, horizon_time: float, n_ic: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """How far a chaotic simulator's own reference trajectories are from the exact flow:
+    ``(times, error)``, the median over ``n_ic`` states on the attractor of the normalised
+    distance (:func:`error_normaliser`, ``std``) between the trajectory with the simulator's
+    step ``dt`` and with ``dt / 2``, at every sampled time up to ``horizon_time``.
+
+    For a method of order ``p`` the ``dt`` trajectory's own error is ``2^p / (2^p - 1)`` times this
+    distance (a Richardson estimate): the distance is the error's measurable part.  ``sim`` is
+    duck-typed: ``settings`` (with ``dt`` and ``dt_sample``), ``random_states``, ``integrate``; the
+    fine simulator is ``type(sim)(**settings, dt=dt/2)``.  Non-finite trajectories give ``inf``."""
+    settings = dict(sim.settings)
+    key = (type(sim).__module__, type(sim).__qualname__, tuple(sorted((k, repr(v)) for k, v in settings.items())),
+           float(horizon_time), int(n_ic), int(seed))
+    if key in _REFERENCE_CACHE:
+        return _REFERENCE_CACHE[key]
+    fine = type(sim)(**{**settings, "dt": float(settings["dt"]) / 2})
+    n = int(math.ceil(float(horizon_time) / float(settings["dt_sample"]))) + 1
+    with np.errstate(all="ignore"):
+        x0 = sim.integrate(sim.random_states(int(n_ic), np.random.default_rng(seed)), n_steps=1)[:, 0]
+        coarse = sim.integrate(x0, n_steps=n, n_transient=0)
+        ref = fine.integrate(x0, n_steps=n, n_transient=0)
+    times = np.arange(n) * float(settings["dt_sample"])
+    if not (np.all(np.isfinite(coarse)) and np.all(np.isfinite(ref))):
+        out = (times, np.full(n, np.inf))
+    else:
+        err = np.sqrt(np.sum((coarse - ref) ** 2, axis=2)) / error_normaliser(ref, "std")
+        out = (times, np.median(err, axis=0))
+    _REFERENCE_CACHE[key] = out
+    return out
+
+
+def reference_problem(sim: Any, *, lyapunov_time: float, horizon_lyapunov: float, vpt_threshold: float,
+                      tolerance: float, where: str) -> str | None:
+    """The sentence that refuses a forecast study whose reference trajectories are not accurate
+    to ``tolerance * vpt_threshold`` over its horizon (:func:`reference_error`), else ``None``."""
+    horizon = float(horizon_lyapunov) * float(lyapunov_time)
+    times, err = reference_error(sim, horizon)
+    limit = float(tolerance) * float(vpt_threshold)
+    bad = ~(err <= limit)
+    if not bad.any():
+        return None
+    t_bad = float(times[int(np.argmax(bad))]) / float(lyapunov_time)
+    dt = float(sim.settings["dt"])
+    return (f"{where}: the simulator's reference trajectories are not accurate over the forecast horizon: "
+            f"integrated with dt={dt:g} and dt/2 from the same states they are {float(np.max(err)):.3g} apart "
+            f"(normalised error) within {float(horizon_lyapunov):g} Lyapunov times, more than reference_tolerance "
+            f"x vpt_threshold = {limit:.3g} from {t_bad:.3g} Lyapunov times on, so a VPT beyond that measures the "
+            f"reference's error, not the model's; make simulator.settings.dt smaller (e.g. {dt / 2:g}) or "
+            f"forecast.horizon_lyapunov shorter (< {t_bad:.3g})")
+
+
 def normalised_error(truth: np.ndarray, pred: np.ndarray, normaliser: float) -> np.ndarray:
     """``(n_ic, n_lead)`` normalised error; ``inf`` where the prediction is not finite."""
     t, p = _check(truth, pred)
@@ -58,6 +118,18 @@ def normalised_error(truth: np.ndarray, pred: np.ndarray, normaliser: float) -> 
         e = np.sqrt(np.sum((t - p) ** 2, axis=2)) / float(normaliser)
     e[~np.isfinite(e)] = np.inf
     return e
+
+
+def smape(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """``(n_ic, n_lead)`` symmetric mean absolute percentage error over the components, in
+    percent (0..200): 0 where truth and prediction are both 0, 200 where the prediction is not
+    finite."""
+    t, p = _check(truth, pred)
+    with np.errstate(all="ignore"):
+        den = np.abs(t) + np.abs(p)
+        r = np.where(den > 0, np.abs(t - p) / np.where(den > 0, den, 1.0), 0.0)
+        r = np.where(np.isfinite(p), r, 1.0)
+    return 200.0 * r.mean(axis=2)
 
 
 def valid_prediction_time(err: np.ndarray, dt: float, lyapunov_time: float, threshold: float = 0.4
@@ -150,6 +222,7 @@ def histogram_distances(truth: np.ndarray, pred: np.ndarray, bins: int = 50) -> 
     ts = np.sort(t[np.all(np.isfinite(t), axis=1)], axis=0)
     ps = np.sort(pa[ok].reshape(-1, pa.shape[-1]), axis=0)
     n, m = len(ts), len(ps)
+    from scipy.stats import wasserstein_distance     # (lazy: scipy.stats costs seconds to import)
     sd = np.maximum(ts.std(axis=0), 1e-12)
     if n == m:
         w1 = np.mean(np.abs(ts - ps), axis=0) / sd
@@ -185,6 +258,7 @@ class ForecastScores:
 
     vpt: np.ndarray
     vpt_censored: np.ndarray
+    vpt_smape: np.ndarray
     diverged: np.ndarray
     divergence_step: np.ndarray
     nerr: np.ndarray
@@ -198,6 +272,7 @@ class ForecastScores:
             "vpt_median": float(np.median(v)), "vpt_mean": float(np.mean(v)),
             "vpt_q25": float(np.quantile(v, 0.25)), "vpt_q75": float(np.quantile(v, 0.75)),
             "vpt_min": float(np.min(v)), "vpt_max": float(np.max(v)),
+            "vpt_smape_median": float(np.median(self.vpt_smape)),
             "n_forecasts": int(v.size), "n_censored": int(self.vpt_censored.sum()),
             "n_diverged": int(self.diverged.sum()),
         }
@@ -206,13 +281,15 @@ class ForecastScores:
 
 
 def score_forecasts(truth: np.ndarray, pred: np.ndarray, *, dt: float, lyapunov_time: float,
-                    normaliser: float, threshold: float, limit: float) -> ForecastScores:
+                    normaliser: float, threshold: float, limit: float, smape_threshold: float = 30.0
+                    ) -> ForecastScores:
     """All short-horizon scores of one model's forecasts."""
     nerr = normalised_error(truth, pred, normaliser)
     vpt, cens = valid_prediction_time(nerr, dt, lyapunov_time, threshold)
+    vpt_smape, _ = valid_prediction_time(smape(truth, pred), dt, lyapunov_time, smape_threshold)
     div, step = divergence(pred, limit)
     rmse, nf = rmse_vs_lead(truth, pred)
-    return ForecastScores(vpt=vpt, vpt_censored=cens, diverged=div, divergence_step=step, nerr=nerr,
+    return ForecastScores(vpt=vpt, vpt_censored=cens, vpt_smape=vpt_smape, diverged=div, divergence_step=step, nerr=nerr,
                           rmse=rmse, nonfinite_fraction=nf)
 
 
@@ -240,6 +317,7 @@ def long_horizon_statistics(truth: np.ndarray, pred: np.ndarray, *, limit: float
     return out
 
 
-__all__ = ["error_normaliser", "normalised_error", "valid_prediction_time", "divergence",
+__all__ = ["error_normaliser", "normalised_error", "smape", "reference_error", "reference_problem",
+           "valid_prediction_time", "divergence",
            "rmse_vs_lead", "power_spectrum", "spectrum_error", "histogram_distances", "collapsed",
            "ForecastScores", "score_forecasts", "long_horizon_statistics"]

@@ -44,7 +44,8 @@ MODELS = ("imperfect", "corrected", "true")
 #: the summary's leading columns: the forecast summary's, then the model-error ones
 SUMMARY = ["model", "kind", "status", "vpt_median", "vpt_over_true", "vpt_q25", "vpt_q75", "vpt_mean",
            *[c for c in SUMMARY_COLUMNS if c not in ("model", "kind", "state", "status", "vpt_median", "vpt_q25",
-                                                     "vpt_q75", "vpt_mean", "fit_seconds")],
+                                                     "vpt_q75", "vpt_mean", "fit_seconds",
+                                                     "contains_true_equations")],
            "equation"]
 
 
@@ -142,6 +143,7 @@ def evaluate_model_error(train_path: str, test_path: str, systems: Mapping[str, 
     for r in res.rows:
         r["vpt_over_true"] = r["vpt_median"] / true_vpt if true_vpt and math.isfinite(true_vpt) else math.nan
         r["equation"] = equations.get(r["model"], "(baseline: no equation)")
+        r.pop("contains_true_equations", None)     # the equations are in the equation column
     write_forecast_result(res, metrics_path=metrics_path, summary_path=summary_path, figures_dir=figures_dir,
                           summary_html=summary_html, columns=SUMMARY, title="model-error summary")
     return res.rows

@@ -11,7 +11,8 @@ page of Snakemake's report is a narrow column centred on the screen, whose top i
 it is taller than the window, so the tables and figures stay on the overview page.
 
 "Best" and "baseline" per task: parametric studies rank surrogates by ``rel_l2_mean`` (lower is
-better) against the ``linear`` surrogate where the study has one; forecast studies rank the
+better) against the row whose ``role`` is ``baseline`` (the ``linear`` surrogate every parametric
+study has, config.add_linear_baselines); a linear baseline that wins is reported as best; forecast studies rank the
 models that are not baselines by ``vpt_median`` (higher is better) against persistence;
 model-error studies rank the corrected model against the imperfect one (the true model is the
 reference, not a candidate).
@@ -30,11 +31,12 @@ from .summary import format_cell, table_fragment
 
 #: the summary columns shown on the front page, per task (the full table is in the report)
 COLUMNS = {
-    "parametric": ["surrogate", "kind", "basis", "online_modes", "rel_l2_mean", "projection_error_mean",
+    "parametric": ["surrogate", "role", "kind", "basis", "online_modes", "rel_l2_mean", "skill_vs_linear",
+                   "projection_error_mean",
                    "regression_error_mean", "speedup", "offline_seconds", "break_even_queries", "coverage_95",
                    "interval_width_mean", "calibration_method", "n_test"],
-    "forecast": ["model", "kind", "status", "vpt_median", "vpt_q25", "vpt_q75", "vpt_over_persistence",
-                 "spectrum_error_time", "fit_seconds", "n_test"],
+    "forecast": ["model", "kind", "status", "vpt_median", "vpt_q25", "vpt_q75", "vpt_smape_median",
+                 "vpt_over_persistence", "contains_true_equations", "spectrum_error_time", "fit_seconds", "n_test"],
     "model_error": ["model", "status", "vpt_median", "vpt_over_true", "vpt_q25", "vpt_q75", "equation", "n_test"],
 }
 UQ_COLUMNS = ["qoi", "source", "n", "mean", "mean_lower", "mean_upper", "std", "mean_agrees", "std_agrees",
@@ -43,7 +45,7 @@ UQ_COLUMNS = ["qoi", "source", "n", "mean", "mean_lower", "mean_upper", "std", "
 HEADLINE = {"parametric": ("fields", "error_split", "calibration"), "forecast": ("vpt", "error_growth"),
             "model_error": ("vpt", "error_growth")}
 #: the metric that ranks models, whether higher is better, and the baseline's name column/value
-RANKING = {"parametric": ("rel_l2_mean", False, ("kind", "linear")),
+RANKING = {"parametric": ("rel_l2_mean", False, ("role", "baseline")),
            "forecast": ("vpt_median", True, ("model", "persistence")),
            "model_error": ("vpt_median", True, ("model", "imperfect"))}
 _NAME = {"parametric": "surrogate", "forecast": "model", "model_error": "model"}
@@ -145,6 +147,10 @@ def body_html(pages: Sequence[StudyPage]) -> str:
             line = f"Best: <b>{html.escape(str(best[_NAME[p.task]]))}</b>, {metric} {format_cell(best[metric])}"
             if base:
                 line += f"; baseline {html.escape(str(base[_NAME[p.task]]))}: {format_cell(base[metric])}"
+            exact = [str(r[_NAME[p.task]]) for r in p.rows if str(r.get("contains_true_equations")).lower() == "true"]
+            if exact:
+                line += (f". The class of {', '.join(html.escape(e) for e in exact)} holds the simulator's exact "
+                         "equations: their VPT measures identification, not generic skill")
             parts.append(f"<p>{line}.</p>")
         parts.append('<div class="sf-scroll">' + table_fragment(p.rows, COLUMNS[p.task], title=f"{p.name}: summary",
                                                                 all_columns=False) + "</div>")

@@ -32,6 +32,7 @@ import xarray as xr
 from .. import SurroflowError
 from ..io import open_dataset, write_dataset
 from ..snapshots import input_names, snapshot_matrix, snapshot_times, surrogate_inputs
+from ..surrogates.registry import LINEAR_BASELINE
 from .data import SplitData, generation_seconds, load_split, median_sample_seconds
 from .calibration import UncertaintyResult, evaluate_uncertainty, uncertainty_dataset
 from .summary import write_summary
@@ -41,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 #: leading columns of the parametric summary (one row per surrogate); per-variable columns
 #: ``rel_l2_mean_<var>`` ... follow for the model's further variables
-SUMMARY_COLUMNS = ["surrogate", "kind", "basis", "online_modes", "rel_l2_mean", "rel_l2_max",
+SUMMARY_COLUMNS = ["surrogate", "role", "kind", "basis", "online_modes", "rel_l2_mean", "rel_l2_max", "skill_vs_linear",
                    "projection_error_mean", "selection_error_mean", "regression_error_mean",
                    "latency_seconds", "throughput_seconds", "hf_seconds", "speedup", "speedup_throughput",
                    "hf_seconds_generate", "offline_seconds", "generation_seconds", "reduction_seconds",
@@ -256,6 +257,7 @@ def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[Surr
                     "generate): speed-up %.3g; offline %.4g s", m.name,
                     row["rel_l2_mean"], row["rel_l2_max"], row["projection_error_mean"], row["selection_error_mean"],
                     row["regression_error_mean"], lat[i], thr[i], hf_s, hf_gen, row["speedup"], offline)
+    add_skill_vs_linear(rows)
     metrics = _metrics_dataset(ok, models, all_vars, parts, lat, thr, sel_acc, rows, hf_s, hf_gen, hf.reason, threads,
                                attrs)
     metrics = metrics.merge(uncertainty_dataset([uncertainty[m.name] for m in models], ok["sample"].values,
@@ -265,6 +267,19 @@ def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[Surr
                           "generation_seconds": gen_s, "reduction_seconds": reduction_seconds,
                           "hf_timing_samples": int(hf_timing_samples) if hf.run is not None else 0})
     return ParametricResult(metrics, rows, predictions, uncertainty)
+
+
+def add_skill_vs_linear(rows: Sequence[dict[str, Any]]) -> None:
+    """Label the linear baseline (``role``) and give every row ``skill_vs_linear`` =
+    1 - rel_l2_mean / rel_l2_mean of the baseline (per variable too): > 0 beats it, < 0 loses.
+    NaN where the study has no baseline row (a library caller's own model list)."""
+    base = next((r for r in rows if r["surrogate"] == LINEAR_BASELINE and r["kind"] == "linear"), None)
+    for r in rows:
+        r["role"] = "baseline" if r is base else "candidate"
+        for key in [k for k in r if k == "rel_l2_mean" or (k.startswith("rel_l2_mean_"))]:
+            ref = math.nan if base is None else float(base.get(key, math.nan))
+            skill = 1.0 - r[key] / ref if ref > 0 else math.nan
+            r["skill_vs_linear" + key[len("rel_l2_mean"):]] = skill
 
 
 def _metrics_dataset(ok: xr.Dataset, models: Sequence[SurrogateModel], variables: Sequence[str],

@@ -89,12 +89,9 @@ def rk4_flow(f: Callable[[np.ndarray], np.ndarray], z: np.ndarray, dt: float, su
     return z
 
 
-def ridge_solve(feature_blocks: Callable[[], Any], penalty: np.ndarray) -> np.ndarray:
-    """Tikhonov least squares ``min ||D W - Y||²/m + ||diag(sqrt(penalty)) W||²``.
-
-    ``feature_blocks()`` yields ``(D_block, Y_block)`` row chunks, so the feature matrix is never
-    stored whole (normal equations accumulated in chunks; Cholesky, lstsq fallback).
-    """
+def normal_equations(feature_blocks: Callable[[], Any]) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(D^T D, D^T Y, m)`` of the row chunks ``(D_block, Y_block)`` that ``feature_blocks()``
+    yields (the feature matrix is never stored whole)."""
     G = None
     B = None
     m = 0
@@ -107,6 +104,14 @@ def ridge_solve(feature_blocks: Callable[[], Any], penalty: np.ndarray) -> np.nd
         m += D.shape[0]
     if G is None:
         raise SurroflowError("no training rows")
+    return G, B, m
+
+
+def solve_ridge(G: np.ndarray, B: np.ndarray, m: float, penalty: np.ndarray) -> np.ndarray:
+    """``W`` of ``(G / m + diag(penalty)) W = B / m`` (Cholesky, lstsq fallback): the Tikhonov
+    least squares ``min ||D W - Y||²/m + ||diag(sqrt(penalty)) W||²`` from its normal equations."""
+    if not m > 0:
+        raise SurroflowError("no training rows")
     A = G / m + np.diag(np.asarray(penalty, dtype=float))
     rhs = B / m
     try:
@@ -114,6 +119,16 @@ def ridge_solve(feature_blocks: Callable[[], Any], penalty: np.ndarray) -> np.nd
         return np.linalg.solve(L.T, np.linalg.solve(L, rhs))
     except np.linalg.LinAlgError:
         return np.linalg.lstsq(A, rhs, rcond=None)[0]
+
+
+def ridge_solve(feature_blocks: Callable[[], Any], penalty: np.ndarray) -> np.ndarray:
+    """Tikhonov least squares ``min ||D W - Y||²/m + ||diag(sqrt(penalty)) W||²``.
+
+    ``feature_blocks()`` yields ``(D_block, Y_block)`` row chunks, so the feature matrix is never
+    stored whole (:func:`normal_equations`, then :func:`solve_ridge`).
+    """
+    G, B, m = normal_equations(feature_blocks)
+    return solve_ridge(G, B, m, penalty)
 
 
 # =============================================================================== base class
@@ -130,6 +145,12 @@ class Forecaster(Estimator):
     # -- fitting --------------------------------------------------------------------
     def fit(self, trajectories: Any, dt: float = 1.0) -> "Forecaster":
         X = check_trajectories(trajectories)
+        self._set_scaling(X, dt)
+        self._fit(X)
+        return self
+
+    def _set_scaling(self, X: np.ndarray, dt: float) -> None:
+        """``dt_``, ``n_state_`` and the standardisation (``mean_``, ``scale_``) from ``X``."""
         if not dt > 0:
             raise SurroflowError(f"dt must be > 0, got {dt}")
         self.dt_ = float(dt)
@@ -148,8 +169,6 @@ class Forecaster(Estimator):
             raise SurroflowError(f"{self.kind}: scaling={scaling!r} is not allowed; "
                                  "allowed: ['component', 'global', 'none']")
         self.scale_ = np.where(scale > 1e-12 * max(1.0, float(np.abs(flat).max())), scale, 1.0)
-        self._fit(X)
-        return self
 
     def _fit(self, X: np.ndarray) -> None:
         """Learn from the trajectories ``X`` (subclasses; ``_z`` standardises them)."""
@@ -235,4 +254,4 @@ class Forecaster(Estimator):
 
 
 __all__ = ["BLOWUP", "Forecaster", "check_trajectories", "as_history", "blowup_mask", "polynomial_features",
-           "n_polynomial_features", "rk4_flow", "ridge_solve"]
+           "n_polynomial_features", "rk4_flow", "normal_equations", "solve_ridge", "ridge_solve"]

@@ -45,7 +45,7 @@ from ..lineage import Expect
 #: the rules, in DAG order; each has a module of the same name in this package
 STAGES = ("make_design", "generate_batch", "collect_batches", "import_files", "fit_pod", "fit_local_pod",
           "plot_projection_study", "train_surrogate", "evaluate_surrogates", "train_forecaster",
-          "write_equations", "evaluate_forecast", "discover_model_error", "evaluate_model_error",
+          "write_equations", "evaluate_forecast", "evaluate_online", "discover_model_error", "evaluate_model_error",
           "propagate_uq", "overview")
 
 #: the rules that make generate data (a ``{split}.nc`` of a study)
@@ -69,6 +69,7 @@ EXPECTED_INPUTS: dict[str, dict[str, Expect]] = {
     "train_forecaster": {"train": Expect(GENERATE, "train")},
     "write_equations": {"model": Expect(("train_forecaster",), model=True), "train": Expect(GENERATE, "train")},
     "evaluate_forecast": {"test": Expect(GENERATE, "test"), "models": Expect(("train_forecaster",), model=True)},
+    "evaluate_online": {"train": Expect(GENERATE, "train"), "test": Expect(GENERATE, "test")},
     "discover_model_error": {"train": Expect(GENERATE, "train")},
     "evaluate_model_error": {"test": Expect(GENERATE, "test"), "correction": Expect(("discover_model_error",), "train")},
     "propagate_uq": {"train": Expect(GENERATE, "train"), "bases": Expect(("fit_pod", "fit_local_pod")),

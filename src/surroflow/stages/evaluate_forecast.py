@@ -26,7 +26,7 @@ def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: 
         str(inputs["test"]), _as_list(inputs["models"]), ctx.section["forecast"],
         metrics_path=str(outputs["metrics"]), summary_path=summary, figures_dir=str(outputs["figures"]),
         summary_html=str(outputs["summary_html"]),
-        attrs=ctx.provenance(inputs, str(outputs["metrics"])))
+        attrs=ctx.provenance(inputs, str(outputs["metrics"])), simulator=ctx.section.get("simulator"))
 
 
 __all__ = ["run"]

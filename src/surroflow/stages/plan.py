@@ -170,6 +170,10 @@ class Plan:
             raise SurroflowError(f"studies.{study}: no uq section")
         return str(uq["surrogate"])
 
+    def online_studies(self) -> list[str]:
+        """The forecast studies with a ``forecast.online`` section that can run here."""
+        return [s for s in self.studies("forecast") if self.study(s)["forecast"].get("online") is not None]
+
     def equation_models(self, study: str) -> list[str]:
         """The forecast models that identify equations (``sindy``, in a POD basis too): the
         workflow writes ``forecast/equations_<model>.txt`` for each."""

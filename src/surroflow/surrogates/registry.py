@@ -23,6 +23,10 @@ from .. import SurroflowError
 
 FAMILIES = ("surrogate", "forecaster")
 
+#: the surrogate every parametric study reports as its baseline (``config.add_linear_baselines``
+#: adds it: kind ``linear``, degree 1, i.e. ridge regression of the reduced coefficients on the inputs)
+LINEAR_BASELINE = "linear"
+
 #: (family, kind) -> "module:Class"; imported on first use
 _BUILTIN: dict[tuple[str, str], str] = {
     ("surrogate", "gaussian_process"): "surroflow.surrogates.gaussian_process:GaussianProcessSurrogate",
@@ -284,6 +288,6 @@ def make_estimator(kind: str, params: Mapping[str, Any] | None = None, family: s
     return estimator_class(kind, key[0])(**p)
 
 
-__all__ = ["FAMILIES", "register", "kinds", "estimator_class", "hyperparameter_names",
+__all__ = ["FAMILIES", "LINEAR_BASELINE", "register", "kinds", "estimator_class", "hyperparameter_names",
            "hyperparameter_specs", "check_value", "describe_spec", "estimator_param_problems",
            "check_estimator_params", "make_estimator"]

@@ -1,4 +1,10 @@
-"""Lorenz-63: three coupled ODEs, classical fourth-order Runge–Kutta with a fixed step ``dt``."""
+"""Lorenz-63: three coupled ODEs, classical fourth-order Runge–Kutta with a fixed step ``dt``.
+
+With ``rho_end`` set, ρ drifts during the kept part of each trajectory: it holds its value ``rho``
+through the transient and until ``drift_start`` (time after the first kept state), then moves
+linearly to ``rho_end`` over ``drift_duration`` and stays there: a system whose parameter changes
+while it is observed (the online-learning study).  The Lyapunov time stays that of ``rho``.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -18,6 +24,10 @@ class Lorenz63(ChaoticSystem):
         "rho": Setting(28.0, float),
         "beta": Setting(8.0 / 3.0, float),
         "dt": Setting(0.01, float, doc="RK4 step"),
+        "rho_end": Setting(None, float, nullable=True,
+                           doc="rho at the end of a linear drift during the kept trajectory (null: no drift)"),
+        "drift_start": Setting(0.0, float, positive=False, doc="time after the first kept state at which the drift starts"),
+        "drift_duration": Setting(10.0, float, doc="duration of the linear drift from rho to rho_end"),
     }
     PHYSICS_KEYS = ("sigma", "rho", "beta")
     PUBLISHED = {(10.0, 28.0, round(8.0 / 3.0, 10)): (0.9056, "published (Sprott 2003: 0.9056)")}
@@ -35,12 +45,26 @@ class Lorenz63(ChaoticSystem):
         lo, hi = np.array([-20.0, -25.0, 0.0]), np.array([20.0, 25.0, 50.0])
         return lo + (hi - lo) * rng.random((n, 3))
 
+    @property
+    def drifting(self) -> bool:
+        return self.settings.get("rho_end") is not None
+
+    def rho_at(self, t: np.ndarray | float) -> np.ndarray:
+        """ρ at time ``t`` after the first kept state (the drift's ramp; ``rho`` without drift)."""
+        t = np.asarray(t, dtype=float)
+        if not self.drifting:
+            return np.full(t.shape, float(self.rho))
+        ramp = np.clip((t - float(self.drift_start)) / float(self.drift_duration), 0.0, 1.0)
+        return float(self.rho) + (float(self.rho_end) - float(self.rho)) * ramp
+
     def rhs(self, x: np.ndarray) -> np.ndarray:
-        s, r, b = self.sigma, self.rho, self.beta
+        s, r, b = self.sigma, self.__dict__.get("_rho_now", self.rho), self.beta
         X, Y, Z = x[..., 0], x[..., 1], x[..., 2]
         return np.stack([s * (Y - X), X * (r - Z) - Y, X * Y - b * Z], axis=-1)
 
-    def equation_terms(self) -> dict[str, dict[str, float]]:
+    def equation_terms(self) -> dict[str, dict[str, float]] | None:
+        if self.drifting:
+            return None          # the right-hand side changes in time
         s, r, b = float(self.sigma), float(self.rho), float(self.beta)
         return {"x": {"x": -s, "y": s}, "y": {"x": r, "y": -1.0, "x z": -1.0}, "z": {"z": -b, "x y": 1.0}}
 
@@ -51,6 +75,8 @@ class Lorenz63(ChaoticSystem):
         return np.stack([s * (dY - dX), (r - Z) * dX - dY - X * dZ, Y * dX + X * dY - b * dZ], axis=1)
 
     def compiled_kernel(self):
+        if self.drifting:
+            return None
         from .compiled import kernel
         return kernel("lorenz63"), (float(self.sigma), float(self.rho), float(self.beta), float(self.dt))
 
@@ -59,6 +85,43 @@ class Lorenz63(ChaoticSystem):
 
     def tangent_step(self, x, V, dt=None):
         return rk4_tangent(self.rhs, self.jvp, x, V, self.dt if dt is None else dt)
+
+    def integrate(self, x0, n_steps=None, n_transient=None, stride=None, compiled="auto"):
+        """As :meth:`ChaoticSystem.integrate`; with a drift, ρ follows :meth:`rho_at` (held at
+        ``rho`` through the transient, each RK4 step at the ρ of its start time)."""
+        if not self.drifting:
+            return super().integrate(x0, n_steps, n_transient, stride, compiled)
+        n_steps = self.n_steps if n_steps is None else int(n_steps)
+        n_transient = self.n_transient if n_transient is None else int(n_transient)
+        stride = self.stride if stride is None else int(stride)
+        x = np.array(x0, dtype=float, copy=True)
+        out = np.empty((x.shape[0], n_steps, x.shape[1]))
+        rho = self.rho_at(np.arange(max(0, (n_steps - 1) * stride)) * float(self.dt))
+        try:
+            with np.errstate(all="ignore"):
+                self._rho_now = float(self.rho)
+                for _ in range(n_transient):
+                    x = self.step(x)
+                x = self._flag(x)
+                out[:, 0] = x
+                k = 0
+                for i in range(1, n_steps):
+                    for _ in range(stride):
+                        self._rho_now = float(rho[k])
+                        x = self.step(x)
+                        k += 1
+                    x = self._flag(x)
+                    out[:, i] = x
+        finally:
+            self.__dict__.pop("_rho_now", None)
+        return out
+
+    def attrs(self):
+        out = super().attrs()
+        if self.drifting:
+            out.update({"system_rho_end": float(self.rho_end), "drift_start": float(self.drift_start),
+                        "drift_duration": float(self.drift_duration)})
+        return out
 
 
 __all__ = ["Lorenz63"]
