@@ -49,6 +49,15 @@ def snakemake(workdir: Path, config: Mapping | Path | None, *extra: str, cores: 
                           text=True, timeout=timeout, cwd=workdir, env={**os.environ, **(env or {})})
 
 
+def run_test_config(workdir: Path, name: str) -> Path:
+    """Run ``tests/config/<name>.yaml`` (one study) to the end in ``workdir``; its results folder."""
+    cfg = load_yaml(ROOT / "tests" / "config" / f"{name}.yaml")
+    res = snakemake(workdir, cfg)
+    assert res.returncode == 0, res.stderr[-4000:]
+    (study,) = cfg["studies"]
+    return workdir / cfg.get("results", "results") / study
+
+
 def snakemake_background(workdir: Path, config: Mapping | Path, *extra: str, cores: int = 2,
                          log: Path | None = None) -> subprocess.Popen:
     """Started in its own session, so that `os.killpg` takes snakemake, its jobs and their dask

@@ -7,16 +7,13 @@ import pytest
 
 from surroflow.io import open_dataset
 
-from ..snakemake_runner import ROOT, load_yaml, snakemake
+from ..snakemake_runner import run_test_config
 
 pytestmark = pytest.mark.slow
 
 
 def test_local_bases_end_to_end(tmp_path):
-    cfg = load_yaml(ROOT / "tests" / "config" / "local.yaml")
-    res = snakemake(tmp_path, cfg)
-    assert res.returncode == 0, res.stderr[-4000:]
-    r = tmp_path / "results" / "pulse"
+    r = run_test_config(tmp_path, "local")
     s = pd.read_csv(r / "evaluation" / "summary.csv").set_index("surrogate")
     assert s.loc["rbf_local", "basis"] == "local" and s.loc["rbf", "basis"] == "global"
 

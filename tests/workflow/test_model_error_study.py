@@ -12,16 +12,13 @@ import pytest
 
 from surroflow.io import open_dataset
 
-from ..snakemake_runner import ROOT, load_yaml, snakemake
+from ..snakemake_runner import run_test_config
 
 pytestmark = pytest.mark.slow
 
 
 def test_ks_missing_term_is_discovered_and_the_corrected_model_forecasts_like_the_truth(tmp_path):
-    cfg = load_yaml(ROOT / "tests" / "config" / "model_error.yaml")
-    res = snakemake(tmp_path, cfg)
-    assert res.returncode == 0, res.stderr[-4000:]
-    r = tmp_path / "results" / "ks_me"
+    r = run_test_config(tmp_path, "model_error")
 
     # the discovered correction: -0.5 u_xx within 10%, nothing else above 10% of it
     c = pd.read_csv(r / "model_error" / "correction.csv").set_index("term")

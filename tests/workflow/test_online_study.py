@@ -6,16 +6,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ..snakemake_runner import ROOT, load_yaml, snakemake
+from ..snakemake_runner import run_test_config
 
 pytestmark = pytest.mark.slow
 
 
 def test_the_online_model_tracks_the_drift_and_the_batch_model_does_not(tmp_path):
-    cfg = load_yaml(ROOT / "tests" / "config" / "online.yaml")
-    res = snakemake(tmp_path, cfg)
-    assert res.returncode == 0, res.stderr[-4000:]
-    r = tmp_path / "results" / "drift" / "evaluation"
+    r = run_test_config(tmp_path, "online") / "evaluation"
     s = pd.read_csv(r / "online" / "summary.csv").set_index(["model", "phase"])["vpt_median"]
     # before the drift the two are the same model (the online one has read little yet)
     assert s["online", "before drift"] == pytest.approx(s["batch", "before drift"], rel=0.25)

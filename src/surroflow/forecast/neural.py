@@ -28,12 +28,20 @@ log = logging.getLogger("surroflow.forecast.neural")
 
 
 def build_stepper_net(kind: str, d: int, hidden: Sequence[int], act: str, architecture: str,
-                      channels: int, kernel_size: int, n_layers: int) -> nn.Module:
+                      channels: int, kernel_size: int, n_layers: int, modes: int = 16) -> nn.Module:
     """The network of a torch stepper: ``dense`` (an MLP on the whole state), ``conv`` (periodic
-    1-D CNN) or ``local`` (one MLP shared by every grid point); the output layer starts small."""
+    1-D CNN), ``local`` (one MLP shared by every grid point) or ``fno`` (a Fourier neural
+    operator, :mod:`surroflow.surrogates.fno`: ``n_layers`` Fourier layers of ``channels``
+    channels and ``modes`` modes); the output layer starts small."""
     Act = activation(act, kind)
     if architecture == "dense":
         return build_mlp(d, d, hidden, act, kind, last_layer_scale=0.1)
+    if architecture == "fno":
+        from ..surrogates.fno import FNO1d
+        if d // 2 + 1 < int(modes):
+            raise SurroflowError(f"{kind}: a state of {d} points has {d // 2 + 1} Fourier modes, fewer than "
+                                 f"modes={modes}")
+        return FNO1d(int(modes), int(channels), int(n_layers), act, kind, last_layer_scale=0.1)
     if architecture == "conv":
         if kernel_size % 2 != 1:
             raise SurroflowError(f"{kind}: kernel_size must be odd, got {kernel_size}")
@@ -89,7 +97,8 @@ def build_stepper_net(kind: str, d: int, hidden: Sequence[int], act: str, archit
                 return self.mlp(z[:, self.idx])[..., 0]
 
         return LocalMLP()
-    raise SurroflowError(f"{kind}: architecture={architecture!r} is not allowed; allowed: ['dense', 'conv', 'local']")
+    raise SurroflowError(f"{kind}: architecture={architecture!r} is not allowed; allowed: "
+                         "['dense', 'conv', 'local', 'fno']")
 
 
 class _Validation:
@@ -170,7 +179,8 @@ class _TorchStepper(Forecaster):
 
     def _make_net(self, d):
         return build_stepper_net(self.kind, d, [int(h) for h in (self.hidden or [])], self.activation,
-                                 self.architecture, self.channels, self.kernel_size, self.n_layers)
+                                 self.architecture, self.channels, self.kernel_size, self.n_layers,
+                                 int(getattr(self, "modes", 16)))
 
     def _forward(self, net, z, scale):
         raise NotImplementedError
@@ -328,7 +338,9 @@ class MLPStepper(_TorchStepper):
 
     ``architecture = "dense"`` is an MLP with ``hidden`` widths; ``"conv"`` a translation-
     equivariant periodic 1-D CNN (``n_layers`` layers of ``channels`` channels, odd
-    ``kernel_size``) for fields on periodic grids (full state only).  Trained with the mean
+    ``kernel_size``) for fields on periodic grids (full state only); ``"fno"`` a Fourier neural
+    operator (``n_layers`` Fourier layers of ``channels`` channels keeping ``modes`` modes,
+    :mod:`surroflow.surrogates.fno`; periodic grids, full state).  Trained with the mean
     squared error of ``rollout_steps``-step unrolls (curriculum from 1 step), Gaussian input
     ``noise`` (standardised units), AdamW and a cosine-annealed learning rate.  ``augment``
     (``shift`` or ``shift_reflect``) trains on randomly circularly shifted (and reflected,
@@ -347,8 +359,8 @@ class MLPStepper(_TorchStepper):
     kind = "mlp_stepper"
 
     #: value spec of each hyperparameter, checked before any job (surrogates.registry.check_value)
-    hyperparameter_specs = {"hidden": "ints>=1", "activation": ["gelu", "relu", "silu", "tanh"], "architecture": ["dense", "conv", "local"],
-                            "channels": "int>=1", "kernel_size": "int>=1", "n_layers": "int>=1", "lr": "float>0",
+    hyperparameter_specs = {"hidden": "ints>=1", "activation": ["gelu", "relu", "silu", "tanh"],
+                            "architecture": ["dense", "conv", "local", "fno"], "modes": "int>=1", "channels": "int>=1", "kernel_size": "int>=1", "n_layers": "int>=1", "lr": "float>0",
                             "weight_decay": "float>=0", "n_iterations": "int>=1", "batch_size": "int>=1",
                             "rollout_steps": "int>=1", "noise": "float>=0", "random_state": "int>=0|None",
                             "device": ["cpu", "cuda", "auto"], "scaling": ["component", "global"], "augment": ["none", "shift", "shift_reflect"],
@@ -363,7 +375,8 @@ class MLPStepper(_TorchStepper):
                  random_state: int | None = 0, device: str = "cpu", scaling: str = "component",
                  augment: str = "none", val_fraction: float = 0.0, patience: int = 5,
                  eval_every: int = 100, curriculum: float = 0.6, curriculum_power: float = 1.0,
-                 lr_schedule: str = "cosine") -> None:
+                 lr_schedule: str = "cosine", modes: int = 16) -> None:
+        self.modes = modes
         self._init_common(hidden, activation, architecture, channels, kernel_size, n_layers, lr,
                           weight_decay, n_iterations, batch_size, rollout_steps, noise, random_state, device,
                           scaling, augment, val_fraction, patience, eval_every, curriculum, curriculum_power,
@@ -382,8 +395,8 @@ class NeuralODE(_TorchStepper):
     kind = "node"
 
     #: value spec of each hyperparameter, checked before any job (surrogates.registry.check_value)
-    hyperparameter_specs = {"hidden": "ints>=1", "activation": ["gelu", "relu", "silu", "tanh"], "architecture": ["dense", "conv", "local"],
-                            "channels": "int>=1", "kernel_size": "int>=1", "n_layers": "int>=1", "lr": "float>0",
+    hyperparameter_specs = {"hidden": "ints>=1", "activation": ["gelu", "relu", "silu", "tanh"],
+                            "architecture": ["dense", "conv", "local", "fno"], "modes": "int>=1", "channels": "int>=1", "kernel_size": "int>=1", "n_layers": "int>=1", "lr": "float>0",
                             "weight_decay": "float>=0", "n_iterations": "int>=1", "batch_size": "int>=1",
                             "rollout_steps": "int>=1", "noise": "float>=0", "substeps": "int>=1", "random_state": "int>=0|None",
                             "device": ["cpu", "cuda", "auto"], "scaling": ["component", "global"], "augment": ["none", "shift", "shift_reflect"],
@@ -398,7 +411,8 @@ class NeuralODE(_TorchStepper):
                  random_state: int | None = 0, device: str = "cpu", scaling: str = "component",
                  augment: str = "none", val_fraction: float = 0.0, patience: int = 5,
                  eval_every: int = 100, curriculum: float = 0.6, curriculum_power: float = 1.0,
-                 lr_schedule: str = "cosine") -> None:
+                 lr_schedule: str = "cosine", modes: int = 16) -> None:
+        self.modes = modes
         self._init_common(hidden, activation, architecture, channels, kernel_size, n_layers, lr,
                           weight_decay, n_iterations, batch_size, rollout_steps, noise, random_state, device,
                           scaling, augment, val_fraction, patience, eval_every, curriculum, curriculum_power,
