@@ -341,13 +341,12 @@ def _reference_accuracy(study: str, sc: Mapping[str, Any], sim: Any) -> list[str
     """A chaotic simulator whose Lyapunov exponent is known without computing it (a setting or a
     published value) has its reference trajectories checked over the forecast horizon here,
     before any job; otherwise the forecast evaluation checks them with the exponent of the data."""
-    known = getattr(sim, "published_exponent", None)
-    lam = known() if callable(known) else None
-    if lam is None or not hasattr(sim, "integrate"):
+    from .evaluation.forecast_metrics import known_lyapunov_time, reference_problem
+    lt = known_lyapunov_time(sim)
+    if lt is None or not hasattr(sim, "integrate"):
         return []
-    from .evaluation.forecast_metrics import reference_problem
     fc = sc["forecast"]
-    found = reference_problem(sim, lyapunov_time=1.0 / float(lam[0]), horizon_lyapunov=fc["horizon_lyapunov"],
+    found = reference_problem(sim, lyapunov_time=lt, horizon_lyapunov=fc["horizon_lyapunov"],
                               vpt_threshold=fc["vpt_threshold"], tolerance=fc["reference_tolerance"],
                               where=f"studies.{study}")
     return [found] if found else []

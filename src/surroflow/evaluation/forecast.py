@@ -362,9 +362,9 @@ def evaluate_forecast_files(test_path: str, model_paths: Sequence[str], settings
     test = load_split(test_path, required=("status",), what="trajectories")
     true_degree = None
     if simulator is not None:
-        check_reference(simulator, lyapunov_time(test.ok, test_path), settings, test_path)
         from ..simulators import get_simulator
         sim = get_simulator(simulator["name"], **simulator.get("settings", {}))
+        check_reference(sim, lyapunov_time(test.ok, test_path), settings, test_path)
         if getattr(sim, "observes_everything", False) and callable(getattr(sim, "equation_terms", None)):
             true_degree = polynomial_degree(sim.equation_terms())
     var = forecast_variable(test.ok, settings["variable"])
@@ -377,14 +377,11 @@ def evaluate_forecast_files(test_path: str, model_paths: Sequence[str], settings
     return res
 
 
-def check_reference(simulator: Mapping[str, Any], lyapunov_time_: float, settings: Mapping[str, Any],
-                    where: str) -> None:
+def check_reference(sim: Any, lyapunov_time_: float, settings: Mapping[str, Any], where: str) -> None:
     """Refuse a forecast evaluation whose reference trajectories are not accurate over its
-    horizon, for a simulator that config validation could not check (its exponent unknown)."""
-    from ..simulators import get_simulator
-    sim = get_simulator(simulator["name"], **simulator.get("settings", {}))
-    known = getattr(sim, "published_exponent", None)
-    if not callable(known) or known() is not None or not hasattr(sim, "integrate"):
+    horizon, for a simulator that config validation could not check (its exponent unknown:
+    ``lyapunov_time_`` is the data's)."""
+    if M.known_lyapunov_time(sim) is not None or not hasattr(sim, "integrate"):
         return                                  # checked before any job, or not a chaotic system
     found = M.reference_problem(sim, lyapunov_time=lyapunov_time_, horizon_lyapunov=settings["horizon_lyapunov"],
                                 vpt_threshold=settings["vpt_threshold"], tolerance=settings["reference_tolerance"],

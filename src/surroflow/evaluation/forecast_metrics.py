@@ -91,6 +91,14 @@ def reference_error(sim: Any, horizon_time: float, n_ic: int = 4, seed: int = 0)
     return out
 
 
+def known_lyapunov_time(sim: Any) -> float | None:
+    """The Lyapunov time of a chaotic simulator known without computing it (its
+    ``lyapunov_exponent`` setting or a published value: ``published_exponent()``), else ``None``."""
+    known = getattr(sim, "published_exponent", None)
+    found = known() if callable(known) else None
+    return None if found is None else 1.0 / float(found[0])
+
+
 def reference_problem(sim: Any, *, lyapunov_time: float, horizon_lyapunov: float, vpt_threshold: float,
                       tolerance: float, where: str) -> str | None:
     """The sentence that refuses a forecast study whose reference trajectories are not accurate
@@ -317,7 +325,7 @@ def long_horizon_statistics(truth: np.ndarray, pred: np.ndarray, *, limit: float
     return out
 
 
-__all__ = ["error_normaliser", "normalised_error", "smape", "reference_error", "reference_problem",
+__all__ = ["error_normaliser", "normalised_error", "smape", "reference_error", "known_lyapunov_time", "reference_problem",
            "valid_prediction_time", "divergence",
            "rmse_vs_lead", "power_spectrum", "spectrum_error", "histogram_distances", "collapsed",
            "ForecastScores", "score_forecasts", "long_horizon_statistics"]

@@ -6,8 +6,8 @@ import numpy as np
 
 from .. import SurroflowError
 from ..surrogates.registry import register
-from .base import (Forecaster, check_trajectories, n_polynomial_features, polynomial_features, ridge_solve,
-                   solve_ridge)
+from .base import (Forecaster, check_trajectories, n_polynomial_features, normal_equations, polynomial_features,
+                   ridge_solve, solve_ridge)
 
 
 class _DelayMixin:
@@ -153,15 +153,18 @@ class RandomFeatures(_DelayMixin, Forecaster):
                                  f"{self.n_history_} history states")
         g = float(self.forgetting)
         w = np.tile(g ** np.arange(n_rows - 1, -1, -1.0), n_traj)      # row k of n: g^(n-1-k)
+        root = np.sqrt(w)[:, None]
+
+        def blocks(chunk=4096):             # rows scaled by sqrt(w): D^T D = sum w phi phi^T
+            for i in range(0, len(lin), chunk):
+                r = root[i:i + chunk]
+                yield self._phi(lin[i:i + chunk]) * r, (nxt[i:i + chunk] - cur[i:i + chunk]) * r
+
+        G, B, _ = normal_equations(blocks)
         decay = g ** n_rows
-        self.gram_ *= decay
-        self.rhs_ *= decay
+        self.gram_ = self.gram_ * decay + G
+        self.rhs_ = self.rhs_ * decay + B
         self.weight_ = self.weight_ * decay + w.sum()
-        for i in range(0, len(lin), 4096):
-            D = self._phi(lin[i:i + 4096])
-            Dw = D * w[i:i + 4096, None]
-            self.gram_ += Dw.T @ D
-            self.rhs_ += Dw.T @ (nxt[i:i + 4096] - cur[i:i + 4096])
         self.coef_ = solve_ridge(self.gram_, self.rhs_, float(self.weight_),
                                  np.full(self.gram_.shape[0], float(self.alpha)))
 

@@ -27,8 +27,8 @@ def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext
     train = load_split(str(inputs["train"]), required=("status",), what="trajectories")
     test = load_split(str(inputs["test"]), required=("status",), what="trajectories")
     sim_cfg = ctx.section["simulator"]
-    check_reference(sim_cfg, lyapunov_time(test.ok, test.path), fc, test.path)
     sim = get_simulator(sim_cfg["name"], **sim_cfg["settings"])
+    check_reference(sim, lyapunov_time(test.ok, test.path), fc, test.path)
     drift = getattr(sim, "rho_at", None) if getattr(sim, "drifting", False) else None
     res = evaluate_online(train, test, fc, online, fc["models"][online["model"]], parameter_at=drift)
     write_online_result(res, outputs["curve"], outputs["summary"], outputs.get("summary_html"), outputs["figures"],
