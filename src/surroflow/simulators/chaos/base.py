@@ -279,12 +279,19 @@ class ChaoticSystem(Simulator):
                 x = self.step(x)
             x = self._flag(x)
             out[:, 0] = x
+            n = 0
             for k in range(1, n_steps):
                 for _ in range(stride):
-                    x = self.step(x)
+                    x = self.step_at(x, n * float(self.dt))
+                    n += 1
                 x = self._flag(x)
                 out[:, k] = x
         return out
+
+    def step_at(self, x: np.ndarray, t: float) -> np.ndarray:
+        """One step of the kept trajectory from time ``t`` after its first state (:meth:`step`;
+        a system whose parameters change in time overrides it, e.g. Lorenz-63's drift)."""
+        return self.step(x)
 
     @staticmethod
     def _flag(x: np.ndarray) -> np.ndarray:

@@ -57,8 +57,8 @@ class Lorenz63(ChaoticSystem):
         ramp = np.clip((t - float(self.drift_start)) / float(self.drift_duration), 0.0, 1.0)
         return float(self.rho) + (float(self.rho_end) - float(self.rho)) * ramp
 
-    def rhs(self, x: np.ndarray) -> np.ndarray:
-        s, r, b = self.sigma, self.__dict__.get("_rho_now", self.rho), self.beta
+    def rhs(self, x: np.ndarray, rho: float | None = None) -> np.ndarray:
+        s, r, b = self.sigma, self.rho if rho is None else rho, self.beta
         X, Y, Z = x[..., 0], x[..., 1], x[..., 2]
         return np.stack([s * (Y - X), X * (r - Z) - Y, X * Y - b * Z], axis=-1)
 
@@ -86,35 +86,13 @@ class Lorenz63(ChaoticSystem):
     def tangent_step(self, x, V, dt=None):
         return rk4_tangent(self.rhs, self.jvp, x, V, self.dt if dt is None else dt)
 
-    def integrate(self, x0, n_steps=None, n_transient=None, stride=None, compiled="auto"):
-        """As :meth:`ChaoticSystem.integrate`; with a drift, ρ follows :meth:`rho_at` (held at
-        ``rho`` through the transient, each RK4 step at the ρ of its start time)."""
+    def step_at(self, x: np.ndarray, t: float) -> np.ndarray:
+        """With a drift, the RK4 step at the ρ of its start time (:meth:`rho_at`); the transient
+        and an undrifted system step at ``rho``."""
         if not self.drifting:
-            return super().integrate(x0, n_steps, n_transient, stride, compiled)
-        n_steps = self.n_steps if n_steps is None else int(n_steps)
-        n_transient = self.n_transient if n_transient is None else int(n_transient)
-        stride = self.stride if stride is None else int(stride)
-        x = np.array(x0, dtype=float, copy=True)
-        out = np.empty((x.shape[0], n_steps, x.shape[1]))
-        rho = self.rho_at(np.arange(max(0, (n_steps - 1) * stride)) * float(self.dt))
-        try:
-            with np.errstate(all="ignore"):
-                self._rho_now = float(self.rho)
-                for _ in range(n_transient):
-                    x = self.step(x)
-                x = self._flag(x)
-                out[:, 0] = x
-                k = 0
-                for i in range(1, n_steps):
-                    for _ in range(stride):
-                        self._rho_now = float(rho[k])
-                        x = self.step(x)
-                        k += 1
-                    x = self._flag(x)
-                    out[:, i] = x
-        finally:
-            self.__dict__.pop("_rho_now", None)
-        return out
+            return self.step(x)
+        rho = float(self.rho_at(t))
+        return rk4(lambda y: self.rhs(y, rho), x, self.dt)
 
     def attrs(self):
         out = super().attrs()
