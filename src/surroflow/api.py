@@ -60,7 +60,7 @@ def load_model(study: str | os.PathLike[str], name: str) -> "ParametricModel | F
 class ParametricModel:
     """A trained parametric surrogate: parameters -> named fields (see the module docstring).
 
-    Attributes: ``name``, ``kind``, ``basis`` (``global`` or ``local``), ``parameters`` (names,
+    Attributes: ``name``, ``kind``, ``basis`` (``global``, ``local`` or ``none``: full field), ``parameters`` (names,
     in order), ``units`` and ``bounds`` (``{name: (low, high)}``, the training ranges),
     ``variables`` (the predicted fields), ``supports_std``, ``reduced_model`` (the
     :class:`~surroflow.surrogates.reduced.ReducedModel`).

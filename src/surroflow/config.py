@@ -265,6 +265,13 @@ def check_study(study: str, sc: Mapping[str, Any], notes: list[str], import_modu
         return problems + [f"studies.{study}.simulator.name: {name!r} cannot be loaded ({exc})"]
     if sc["task"] not in cls.tasks:
         problems.append(f"studies.{study}.task: simulator {name!r} supports {list(cls.tasks)}, not {sc['task']!r}")
+    members = int(sc["design"].get("members", 1))
+    if members > 1 and not getattr(cls, "stochastic", False):
+        problems.append(f"studies.{study}.design.members: {members} realisations per point need a stochastic "
+                        f"simulator; {name!r} is deterministic (its members would be identical); use members: 1")
+    elif members > 1 and sc["task"] != "parametric":
+        problems.append(f"studies.{study}.design.members: realisations per point are for parametric studies; "
+                        f"this study's task is {sc['task']!r}")
     sim = None
     try:
         sim = cls(**sc["simulator"]["settings"])
@@ -396,6 +403,13 @@ def _check_estimators(study: str, sc: Mapping[str, Any], problems_of: Any) -> li
             if s["basis"] == "local" and s["formulation"] == "trajectory":
                 problems.append(f"studies.{study}.surrogates.{sname}.formulation: 'trajectory' needs a global "
                                 "basis (local bases choose a cluster per snapshot); use auto or pointwise")
+            fno = s["kind"] == "mlp" and s["params"].get("architecture") == "fno"
+            if fno and s["basis"] != "none":
+                problems.append(f"studies.{study}.surrogates.{sname}.basis: a Fourier neural operator (architecture "
+                                f"fno) maps the inputs to the field on its grid; set basis: none (got {s['basis']!r})")
+            if fno and s["formulation"] == "trajectory":
+                problems.append(f"studies.{study}.surrogates.{sname}.formulation: architecture fno predicts one "
+                                "field per (parameters, time) row; use auto or pointwise")
             if s["basis"] == "local" and sc["reduction"].get("clustering") is None:
                 problems.append(f"studies.{study}.surrogates.{sname}.basis: 'local' needs "
                                 "reduction.clustering (a mapping, e.g. {n_clusters: auto})")

@@ -10,6 +10,13 @@ drawn like the test design (its method, its own seed stream; or the third part o
 permutation) but belongs to the training budget: the conformal band is calibrated on it
 (:func:`surroflow.surrogates.conformal.split_conformal`), and it never enters a basis or a
 regressor.  With 0 samples its design is empty and nothing runs it.
+
+**Members** (``design.members = m``, stochastic simulators): every split's ``n`` parameter points
+are each run ``m`` times, as ``n * m`` samples (point-major), with the coordinates
+``point(sample)`` (index of the parameter point in the split), ``member(sample)`` and
+``noise_seed(sample)`` (a distinct seed per point and member, hashed from the split's seed): the
+realisations of one point differ only by the simulator's internal variability.  The evaluation
+then scores models against ensemble means as well as single members.
 """
 from __future__ import annotations
 
@@ -148,6 +155,11 @@ def train_test_designs(params: Sequence[Parameter], cfg: Mapping[str, Any]) -> d
     if missing:
         raise SurroflowError(f"design: keys {missing} missing; pass the validated design section "
                              "(surroflow.config fills the schema defaults)")
+    members = int(cfg.get("members", 1))
+    return {split: with_members(ds, members) for split, ds in _point_designs(params, cfg).items()}
+
+
+def _point_designs(params: Sequence[Parameter], cfg: Mapping[str, Any]) -> dict[str, xr.Dataset]:
     method = cfg["method"]
     seed = int(cfg["seed"])
     n = {"train": int(cfg["n_train"]), "test": int(cfg["n_test"]), "calibration": int(cfg.get("n_calibration", 0))}
@@ -170,6 +182,41 @@ def train_test_designs(params: Sequence[Parameter], cfg: Mapping[str, Any]) -> d
     return out
 
 
+def with_members(ds: xr.Dataset, members: int) -> xr.Dataset:
+    """The design ``ds`` with each point repeated ``members`` times (point-major) and the
+    coordinates ``point``, ``member`` and ``noise_seed`` on ``sample`` (module docstring);
+    ``members == 1`` returns ``ds`` unchanged."""
+    m = int(members)
+    if m < 1:
+        raise SurroflowError(f"design.members must be >= 1, got {members}")
+    if m == 1:
+        return ds
+    n = ds.sizes["sample"]
+    point, member = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
+    base = [int(ds.attrs["design_seed"]), SPLITS.index(ds.attrs["split"]) if ds.attrs.get("split") in SPLITS else 9]
+    seeds = np.array([int(np.random.SeedSequence([*base, int(p), int(k)]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+                      for p, k in zip(point, member)], dtype=np.int64)
+    out = ds.isel(sample=point)
+    out = out.assign_coords(
+        sample=("sample", np.arange(n * m), {"long_name": "sample index within the split"}),
+        point=("sample", point, {"long_name": "parameter point of the sample (members share it)"}),
+        member=("sample", member, {"long_name": "realisation of the point (internal variability)"}),
+        noise_seed=("sample", seeds, {"long_name": "seed of the simulator's noise for this member"}))
+    out.attrs["members"] = m
+    return out
+
+
+def members_of(ds: xr.Dataset) -> int:
+    """Realisations per parameter point of a design or generate dataset (1 without members)."""
+    return int(ds.attrs.get("members", 1)) if "point" in ds.coords else 1
+
+
 def design_records(ds: xr.Dataset) -> list[dict[str, float]]:
+    """One ``{parameter: value}`` per sample, with the member's ``noise_seed`` when it has one."""
+    from .simulators.base import NOISE_SEED
     names = [str(p) for p in ds["parameter"].values]
-    return [dict(zip(names, map(float, row))) for row in ds["design"].values]
+    records = [dict(zip(names, map(float, row))) for row in ds["design"].values]
+    if NOISE_SEED in ds.coords:
+        for rec, seed in zip(records, ds[NOISE_SEED].values):
+            rec[NOISE_SEED] = int(seed)
+    return records

@@ -79,6 +79,13 @@ CASES = {
     "mlp_zero_width": (parametric(surrogates={"m": {"kind": "mlp", "params": {"hidden": [64, 0]}}}),
                        "studies.s.surrogates.m.params.hidden: [64, 0] is not allowed for surrogate kind 'mlp'; "
                        "expected a non-empty list of integers >= 1"),
+    "fno_on_pod_coefficients": (parametric(surrogates={"f": {"kind": "mlp", "params": {"architecture": "fno"}}}),
+                                "studies.s.surrogates.f.basis: a Fourier neural operator (architecture fno) maps the "
+                                "inputs to the field on its grid; set basis: none (got 'global')"),
+    "fno_trajectory": (parametric(surrogates={"f": {"kind": "mlp", "basis": "none", "formulation": "trajectory",
+                                                    "params": {"architecture": "fno"}}}),
+                       "studies.s.surrogates.f.formulation: architecture fno predicts one field per "
+                       "(parameters, time) row; use auto or pointwise"),
     "dmd_rank_zero": (forecast(forecast={"models": {"dmd": {"kind": "dmd", "params": {"rank": 0}}}}),
                       "studies.f.forecast.models.dmd.params.rank: 0 is not allowed for forecaster kind 'dmd'; "
                       "expected an integer >= 1 or null"),

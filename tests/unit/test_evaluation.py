@@ -481,6 +481,13 @@ def test_best_seconds_is_the_fastest_loop_per_call(monkeypatch):
     t = timing.best_seconds(fn, repeats=5, min_seconds=0.01)
     assert len(calls) == 1 + 5 * 10                       # a sizing call of 1 ms, then loops of 10 calls
     assert t == pytest.approx(0.001)
+    # a slow call (0.6 s, a batched query of a large model) gets one loop beside the sizing call
+    calls.clear()
+
+    def slow():
+        calls.append(1)
+        clock[0] += 0.6 if len(calls) == 1 else 0.5
+    assert timing.best_seconds(slow, repeats=5, max_seconds=1.0) == pytest.approx(0.5) and len(calls) == 2
 
 
 # =============================================================================== forecast

@@ -75,3 +75,58 @@ def test_fno_stepper_state_round_trips_without_pickles(tmp_path):
     back = from_dataset(open_dataset(tmp_path / "fno.nc"))
     assert back.architecture == "fno" and back.modes == 4
     np.testing.assert_allclose(back.rollout(X[:, :1], 5), m.rollout(X[:, :1], 5), rtol=1e-6, atol=1e-9)
+
+
+# --------------------------------------------------------------------------- parametric full-field FNO
+def _waves(n: int, N: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``u(x; a, c) = a sin(2 pi x - c) + 0.3 a^2 cos(4 pi x)`` on a periodic grid: parameters -> field."""
+    rng = np.random.default_rng(seed)
+    P = np.column_stack([rng.uniform(0.5, 1.5, n), rng.uniform(0, np.pi, n)])
+    x = np.arange(N) / N
+    U = P[:, :1] * np.sin(2 * np.pi * x - P[:, 1:]) + 0.3 * P[:, :1] ** 2 * np.cos(4 * np.pi * x)
+    return P, U
+
+
+def test_parametric_fno_learns_a_parameter_to_field_map_and_round_trips(tmp_path):
+    """The MLP surrogate with architecture fno (inputs as constant channels over the grid) learns
+    a smooth parameters -> field map to a tenth of the field's spread, and its state (grid buffer
+    included) round-trips through NetCDF to the same predictions; a dense state does not load."""
+    from surroflow.io import open_dataset, write_dataset
+    from surroflow.surrogates import make_surrogate
+    from surroflow.surrogates.state import from_dataset, to_dataset
+    P, U = _waves(300)
+    Pt, Ut = _waves(50, seed=1)
+    m = make_surrogate("mlp", architecture="fno", modes=4, channels=8, n_layers=2, max_epochs=150,
+                       activation="gelu", random_state=0).fit(P, U)
+    err = np.sqrt(np.mean((m.predict(Pt) - Ut) ** 2)) / np.sqrt(np.mean((Ut - Ut.mean(axis=0)) ** 2))
+    assert err < 0.1, err
+    write_dataset(to_dataset(m), tmp_path / "fno.nc")
+    back = from_dataset(open_dataset(tmp_path / "fno.nc"))
+    assert back.architecture == "fno"
+    np.testing.assert_allclose(back.predict(Pt), m.predict(Pt), rtol=1e-6, atol=1e-7)
+    with pytest.raises(SurroflowError, match="does not match the hyperparameters architecture='dense'"):
+        make_surrogate("mlp").set_state(m.get_state())
+    with pytest.raises(SurroflowError, match="a field of 6 points has 4 Fourier modes, fewer than modes=5"):
+        make_surrogate("mlp", architecture="fno", modes=5, max_epochs=1).fit(P[:4], U[:4, :6])
+
+
+def test_full_field_basis_is_exact_and_leaves_all_error_to_the_regressor():
+    """POD.identity: w-orthonormal modes, exact projection; a reduced model on it has zero
+    projection error, so its regression error is its whole error."""
+    from surroflow.reduction.pod import POD
+    from surroflow.surrogates import make_surrogate
+    from surroflow.surrogates.reduced import ReducedModel
+    P, U = _waves(40)
+    w = np.full(U.shape[1], 1.0 / U.shape[1])
+    b = POD.identity(U, w)
+    np.testing.assert_allclose(b.modes_ @ np.diag(w) @ b.modes_.T, np.eye(U.shape[1]), atol=1e-12)
+    np.testing.assert_allclose(b.project(U[:5] + 1.0), U[:5] + 1.0, atol=1e-12)
+    model = ReducedModel({"u": b}, make_surrogate("linear", degree=2)).fit(P, {"u": U})
+    assert model.basis == "none" and model.n_online_modes == U.shape[1]
+    split = model.error_split(*_waves(10, seed=2)[:1], {"u": _waves(10, seed=2)[1]})["u"]
+    assert split["projection"] < 1e-12 and np.isclose(split["regression"], split["total"]) and split["total"] > 0
+    back = ReducedModel.from_dataset(model.to_dataset())
+    assert back.basis == "none"
+    np.testing.assert_allclose(back.predict(P[:3])["u"], model.predict(P[:3])["u"], atol=1e-12)
+    with pytest.raises(SurroflowError, match="positive and finite"):
+        POD.identity(U, -w)

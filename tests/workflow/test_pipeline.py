@@ -70,8 +70,15 @@ def test_summary_errors_and_speedup(tiny_run):
     s = pd.read_csv(tiny_run / "results" / "tiny" / "evaluation" / "summary.csv")
     for col in ("surrogate", "rel_l2_mean", "rel_l2_max", "projection_error_mean", "speedup", "offline_seconds"):
         assert col in s.columns
-    assert list(s["surrogate"]) == ["linear", "rbf", "poly"]        # the linear baseline first, added
-    assert list(s["role"]) == ["baseline", "candidate", "candidate"] and s["skill_vs_linear"].iloc[0] == 0.0
+    assert list(s["surrogate"]) == ["linear", "rbf", "poly", "fno"]        # the linear baseline first, added
+    assert list(s["role"]) == ["baseline", "candidate", "candidate", "candidate"] and s["skill_vs_linear"].iloc[0] == 0.0
+    # the full-field FNO (basis none): no POD, so no projection error and no reduction cost
+    fno = s.set_index("surrogate").loc["fno"]
+    assert fno["basis"] == "none" and fno["online_modes"] == 128
+    assert fno["projection_error_mean"] < 1e-12 and fno["reduction_seconds"] == 0.0
+    assert np.isclose(fno["regression_error_mean"], fno["rel_l2_mean"]) and fno["rel_l2_mean"] < 0.5
+    fno_file = open_dataset(tiny_run / "results" / "tiny" / "train" / "fno.nc", stage="train_surrogate")
+    assert "bases" not in __import__("json").loads(fno_file.attrs["lineage"])["inputs"]
     assert s["rel_l2_mean"].min() < TINY["studies"]["tiny"]["evaluation"]["error_bound"]
     assert (s["projection_error_mean"] <= s["rel_l2_mean"] + 1e-12).all()
     # total^2 = projection^2 + selection^2 + regression^2 (Pythagoras in the weighted norm)
@@ -233,7 +240,7 @@ def test_configfile_runs_exactly_its_studies(tmp_path):
     out = res.stdout + res.stderr
     # batches of 8: 16 train (2), 4 test (1), 20 calibration (3)
     assert job_counts(out) == {"make_design": 1, "generate_batch": 6, "collect_batches": 3, "fit_pod": 1,
-                              "train_surrogate": 3, "evaluate_surrogates": 1, "propagate_uq": 1, "overview": 1,
+                              "train_surrogate": 4, "evaluate_surrogates": 1, "propagate_uq": 1, "overview": 1,
                               "all": 1}
     for builtin in ("burgers", "lorenz63_forecast", "ks22_forecast", "pulse_local", "plate"):
         assert f"results/{builtin}/" not in out, builtin

@@ -98,8 +98,12 @@ def get_calibration_data(wildcards):
 
 
 def get_train_bases(wildcards):
-    """A global surrogate trains on the global bases, a local one on the local basis."""
-    if PLAN.study(wildcards.study)["surrogates"][wildcards.surrogate]["basis"] == "local":
+    """A global surrogate trains on the global bases, a local one on the local basis, a
+    full-field one (basis none) on none."""
+    basis = PLAN.study(wildcards.study)["surrogates"][wildcards.surrogate]["basis"]
+    if basis == "none":
+        return []
+    if basis == "local":
         v = _planned(PLAN.local_variable, wildcards.study)
         return [f"{RESULTS}/{wildcards.study}/reduce/local/{v}.nc"]
     return get_basis_files(wildcards)

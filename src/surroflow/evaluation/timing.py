@@ -47,16 +47,20 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> f
     return float(np.median(times))
 
 
-def best_seconds(fn: Callable[[], object], repeats: int, min_seconds: float = 0.01) -> float:
+def best_seconds(fn: Callable[[], object], repeats: int, min_seconds: float = 0.01,
+                 max_seconds: float = 1.0) -> float:
     """Seconds per call of ``fn()``, as :mod:`timeit` measures it: one timed call sizes a loop
     of ``number`` calls lasting about ``min_seconds``; the fastest of ``repeats`` loops, divided
-    by ``number``.  Call it after a warm-up call."""
+    by ``number``.  A call longer than ``max_seconds / repeats`` gets fewer loops (at least one
+    beside the sizing call): a slow batched query is timed in seconds, not minutes, and its
+    run-to-run noise is small against its length.  Call it after a warm-up call."""
     t0 = time.perf_counter()
     fn()
     first = time.perf_counter() - t0
     number = int(min(10_000, max(1, math.ceil(min_seconds / max(first, 1e-7)))))
     best = first if number == 1 else math.inf
-    for _ in range(max(1, int(repeats))):
+    loops = max(1, min(int(repeats), int(max_seconds // max(first * number, 1e-9))))
+    for _ in range(loops):
         t0 = time.perf_counter()
         for _ in range(number):
             fn()

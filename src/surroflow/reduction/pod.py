@@ -126,6 +126,29 @@ class POD:
         self.train_projection_error_ = float(np.sqrt(resid / max(norm2, np.finfo(float).tiny)))
         return self
 
+    @classmethod
+    def identity(cls, X: Any, weights: np.ndarray | None = None) -> "POD":
+        """The full-field "basis" of a model without reduction (a surrogate's ``basis: none``):
+        one mode per spatial point, ``modes_ = diag(1 / sqrt(w))`` (orthonormal in the ``w``
+        inner product, so the coefficients are the centred values scaled by ``sqrt(w)`` and the
+        projection is exact), centred on the mean of the snapshot rows ``X``.  Method
+        ``identity``; no singular values are computed (``singular_values_`` is NaN,
+        ``energy_`` 1)."""
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[0] < 1:
+            raise SurroflowError(f"a full-field basis needs 2-D snapshots (n_snapshots, n_space), got shape {X.shape}")
+        w = cls()._check(X.shape[1], weights)
+        pod = cls(method="identity", rank=None, energy=None)
+        pod.n_modes_ = int(X.shape[1])
+        pod.modes_ = np.diag(1.0 / np.sqrt(w))
+        pod.mean_ = X.mean(axis=0)
+        pod.weights_ = w
+        pod.singular_values_ = np.full(X.shape[1], np.nan)
+        pod.energy_ = np.ones(X.shape[1])
+        pod.fit_mode_ = "in_memory"
+        pod.train_projection_error_ = 0.0
+        return pod
+
     # ------------------------------------------------------------------ mapping
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Reduced coordinates (weighted projection)."""

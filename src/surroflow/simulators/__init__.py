@@ -52,6 +52,7 @@ _BUILTIN: dict[str, str] = {
     "calculix_plate": "surroflow.simulators.calculix:CalculixPlate",
     "external": "surroflow.simulators.external:ExternalCommand",
     "files": "surroflow.simulators.files:FilesSource",
+    "stochastic_ebm": "surroflow.simulators.energy_balance:StochasticEnergyBalance",
     "flaky_burgers": "surroflow.simulators.testing:FlakyBurgers",
 }
 _REGISTRY: dict[str, type[Simulator]] = {}

@@ -169,6 +169,12 @@ class SampleFailure(Exception):
         self.status = status
 
 
+#: the key of a stochastic simulator's per-run noise seed in the parameters of one run
+#: (``design.members``: the design gives each member of a parameter point its own seed); it is
+#: not a surrogate input
+NOISE_SEED = "noise_seed"
+
+
 class Simulator(ABC):
     """Base class of every high-fidelity model.
 
@@ -183,6 +189,10 @@ class Simulator(ABC):
     time_dim: ClassVar[str | None] = "time"
     #: the ``task`` this simulator supports: ``parametric`` (parameters -> fields) or ``forecast``
     tasks: ClassVar[tuple[str, ...]] = ("parametric",)
+    #: whether runs at the same parameters differ (internal variability): a stochastic
+    #: simulator reads its noise seed from ``params[NOISE_SEED]`` (:meth:`noise_seed`), so a
+    #: design may ask for several realisations (``members``) of each parameter point
+    stochastic: ClassVar[bool] = False
 
     def __init__(self, **settings: Any) -> None:
         self.settings = dict(settings)
@@ -231,6 +241,17 @@ class Simulator(ABC):
         if not all(math.isfinite(v) for v in p.values()):
             raise SampleFailure(f"non-finite parameters {p}", "failed")
         return p
+
+    @staticmethod
+    def noise_seed(params: Mapping[str, float]) -> tuple[dict[str, float], int]:
+        """``(params without the seed, seed)`` of one run of a stochastic simulator: the
+        design's ``noise_seed`` when it has members, else a seed from the exact bit patterns of
+        the parameter values (so one run is reproducible either way)."""
+        p = dict(params)
+        if NOISE_SEED in p:
+            return p, int(p.pop(NOISE_SEED))
+        bits = [int(np.float64(p[k]).view(np.uint64)) for k in sorted(p)]
+        return p, int(np.random.SeedSequence(bits).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters():

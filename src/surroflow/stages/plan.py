@@ -94,7 +94,7 @@ class Plan:
 
     def batch_ids(self, study: str, split: str) -> list[str]:
         design = self.study(study)["design"]
-        n = design.get(f"n_{split}", 0)
+        n = design.get(f"n_{split}", 0) * design.get("members", 1)
         return [f"{b:04d}" for b in range(max(1, math.ceil(n / design["batch_size"])))]
 
     def per_sample_tasks(self, study: str) -> bool:

@@ -2,7 +2,8 @@
 
 Inputs: ``train`` (the training generate dataset) and ``bases`` (the global basis files
 ``reduce/<variable>.nc`` of stage ``fit_pod``, or the one local basis file of stage
-``fit_local_pod``).  Output: ``model``, a self-contained
+``fit_local_pod``; none for a full-field surrogate, ``basis: none``, whose identity "bases" are
+:func:`full_field_bases` of the training data).  Output: ``model``, a self-contained
 :class:`~surroflow.surrogates.reduced.ReducedModel` file with the attributes ``model_name``,
 ``model_kind`` and ``fit_seconds`` (the regressor fit alone: the heavy imports happen when the
 estimator is built, the snapshots are read before the clock starts).
@@ -52,6 +53,14 @@ def open_generate(path: str, required: tuple[str, ...] = ()) -> Any:
     return open_dataset(path, stage=GENERATE_STAGES, required=("status", *required))
 
 
+def full_field_bases(train: Any, variables: Sequence[str], weights: str) -> dict[str, POD]:
+    """``{variable: POD.identity}`` of the ok training samples for a full-field model
+    (``basis: none``): no reduction, the weights of ``reduction.weights`` (the norm the
+    evaluation measures in is the one of the POD models)."""
+    chosen = list(variables) or snap.output_variables(train)
+    return {v: POD.identity(snap.snapshot_matrix(train, v), snap.space_weights(train, v, weights)) for v in chosen}
+
+
 def load_bases(paths: Sequence[str], basis: str, where: str) -> dict[str, POD] | dict[str, LocalPOD]:
     """``{variable: POD}`` from ``fit_pod`` files, or ``{variable: LocalPOD}`` from one
     ``fit_local_pod`` file."""
@@ -97,14 +106,23 @@ def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext
     ctx.check_inputs(inputs)
     with threadpool_limits(ctx.threads):
         regressor = make_estimator(kind, cfg["params"], "surrogate", where=f"{where}.params")
-        if kind == "mlp":
+        if kind == "mlp":   # torch
             from ..surrogates.torch_utils import set_threads
             set_threads(ctx.threads)
         train = open_generate(inputs["train"], ("design",))
-        bases = load_bases(_as_list(inputs["bases"]), basis, where)
         n_excluded = snap.n_flagged(train)
         train = snap.require_ok_samples(train, f"{where}: {inputs['train']}", "training samples")
+        if basis == "none":
+            red = ctx.section["reduction"]
+            bases = full_field_bases(train, red["variables"], red["weights"])
+        else:
+            bases = load_bases(_as_list(inputs["bases"]), basis, where)
         model = ReducedModel(bases, regressor, formulation=cfg["formulation"]).describe(train)
+        if cfg["params"].get("architecture") == "fno":
+            dims = {v: model.space_[v]["dims"] for v in model.variables}
+            if len(dims) != 1 or any(len(d) != 1 for d in dims.values()):
+                raise SurroflowError(f"{where}: architecture fno needs one output variable on a 1-D grid "
+                                     f"(reduction.variables); this study's are {dims}")
         X = snap.snapshot_inputs(train, model.variables[0])
         S = {v: snap.snapshot_matrix(train, v) for v in model.variables}
         logger.info("%s (%s, %s bases of %s): %d training rows x %d inputs (%d flagged samples excluded)",
@@ -128,4 +146,4 @@ def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext
     write_dataset(model.to_dataset(attrs), outputs["model"])
 
 
-__all__ = ["run", "load_bases", "open_generate", "calibrate_split"]
+__all__ = ["run", "load_bases", "full_field_bases", "open_generate", "calibrate_split"]

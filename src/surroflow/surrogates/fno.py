@@ -51,17 +51,17 @@ class SpectralConv1d(nn.Module):
 
 
 class FNO1d(nn.Module):
-    """``(n, N) -> (n, N)``: lift, ``n_layers`` Fourier layers of ``width`` channels and
-    ``modes`` modes, project; ``last_layer_scale`` shrinks the output layer (a residual stepper
-    then starts near the identity)."""
+    """``(n, N) -> (n, N)`` (or ``(n, in_channels, N) -> (n, N)``): lift, ``n_layers`` Fourier
+    layers of ``width`` channels and ``modes`` modes, project; ``last_layer_scale`` shrinks the
+    output layer (a residual stepper then starts near the identity)."""
 
     def __init__(self, modes: int, width: int, n_layers: int, act: str = "gelu", who: str = "fno",
-                 last_layer_scale: float | None = None) -> None:
+                 last_layer_scale: float | None = None, in_channels: int = 1) -> None:
         super().__init__()
-        if int(modes) < 1 or int(width) < 1 or int(n_layers) < 1:
-            raise SurroflowError(f"{who}: modes, width and n_layers must be >= 1")
+        if int(modes) < 1 or int(width) < 1 or int(n_layers) < 1 or int(in_channels) < 1:
+            raise SurroflowError(f"{who}: modes, width, n_layers and in_channels must be >= 1")
         Act = activation(act, who)
-        self.lift = nn.Conv1d(1, int(width), 1)
+        self.lift = nn.Conv1d(int(in_channels), int(width), 1)
         self.spectral = nn.ModuleList(SpectralConv1d(int(width), int(width), int(modes)) for _ in range(int(n_layers)))
         self.pointwise = nn.ModuleList(nn.Conv1d(int(width), int(width), 1) for _ in range(int(n_layers)))
         self.act = Act()
@@ -72,7 +72,7 @@ class FNO1d(nn.Module):
                 self.project[-1].bias.zero_()
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        v = self.lift(z[:, None, :])
+        v = self.lift(z[:, None, :] if z.dim() == 2 else z)
         for i, (K, W) in enumerate(zip(self.spectral, self.pointwise)):
             v = K(v) + W(v)
             if i < len(self.spectral) - 1:
@@ -80,8 +80,31 @@ class FNO1d(nn.Module):
         return self.project(v)[:, 0, :]
 
 
+class ParametricFNO1d(nn.Module):
+    """``(n, n_inputs) -> (n, N)``: a parameter-to-field operator on a periodic grid of ``N``
+    points.  Each input row (parameters and, for transient problems, time) is a set of constant
+    channels over the grid, joined by the grid position ``(cos 2 pi j / N, sin 2 pi j / N)``;
+    an :class:`FNO1d` maps those ``n_inputs + 2`` channels to the field."""
+
+    def __init__(self, n_inputs: int, n_points: int, modes: int, width: int, n_layers: int,
+                 act: str = "gelu", who: str = "fno") -> None:
+        super().__init__()
+        if int(n_points) // 2 + 1 < int(modes):
+            raise SurroflowError(f"{who}: a field of {n_points} points has {int(n_points) // 2 + 1} Fourier modes, "
+                                 f"fewer than modes={modes}")
+        phase = 2.0 * math.pi * torch.arange(int(n_points)) / int(n_points)
+        self.register_buffer("grid", torch.stack([torch.cos(phase), torch.sin(phase)]))
+        self.fno = FNO1d(modes, width, n_layers, act, who, in_channels=int(n_inputs) + 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, n_points = x.shape[0], self.grid.shape[1]
+        channels = torch.cat([x[:, :, None].expand(n, x.shape[1], n_points),
+                              self.grid.to(x.dtype)[None].expand(n, 2, n_points)], dim=1)
+        return self.fno(channels)
+
+
 def n_parameters(net: nn.Module) -> int:
     return int(sum(math.prod(p.shape) for p in net.parameters()))
 
 
-__all__ = ["SpectralConv1d", "FNO1d", "n_parameters"]
+__all__ = ["SpectralConv1d", "FNO1d", "ParametricFNO1d", "n_parameters"]

@@ -38,12 +38,29 @@ _HISTORY = ("train_loss", "val_loss", "best_epoch")
 _PREDICT_BLOCK = 65536
 
 
-class _Net(nn.Module):
-    """Scaled MLP: ``y = y_mean + y_std * net((x - x_mean) / x_std)``; scalers are buffers."""
+ARCHITECTURES = ("dense", "fno")
 
-    def __init__(self, n_inputs: int, n_outputs: int, hidden: Sequence[int], activation: str) -> None:
+
+def _build(n_inputs: int, n_outputs: int, hidden: Sequence[int], activation: str, architecture: str,
+           modes: int, channels: int, n_layers: int) -> nn.Module:
+    """The network of :class:`MLPSurrogate`: ``dense`` (an MLP of ``hidden`` widths) or ``fno``
+    (:class:`~surroflow.surrogates.fno.ParametricFNO1d`: the ``n_outputs`` are the values of one
+    field on a periodic 1-D grid)."""
+    if architecture == "dense":
+        return build_mlp(n_inputs, n_outputs, hidden, activation, "mlp")
+    if architecture == "fno":
+        from .fno import ParametricFNO1d
+        return ParametricFNO1d(n_inputs, n_outputs, modes, channels, n_layers, activation, "mlp (architecture fno)")
+    raise SurroflowError(f"mlp architecture must be one of {list(ARCHITECTURES)}, got {architecture!r}")
+
+
+class _Net(nn.Module):
+    """Scaled network: ``y = y_mean + y_std * net((x - x_mean) / x_std)``; scalers are buffers."""
+
+    def __init__(self, n_inputs: int, n_outputs: int, hidden: Sequence[int], activation: str,
+                 architecture: str = "dense", modes: int = 16, channels: int = 32, n_layers: int = 4) -> None:
         super().__init__()
-        self.net = build_mlp(n_inputs, n_outputs, hidden, activation, "mlp")
+        self.net = _build(n_inputs, n_outputs, hidden, activation, architecture, modes, channels, n_layers)
         self.register_buffer("x_mean", torch.zeros(n_inputs))
         self.register_buffer("x_std", torch.ones(n_inputs))
         self.register_buffer("y_mean", torch.zeros(n_outputs))
@@ -91,6 +108,13 @@ class MLPSurrogate(Surrogate):
     optimizer : ``"adam"`` (default; mini-batches, any data size) or ``"lbfgs"`` (full batch,
         one quasi-Newton iteration per epoch: usually more accurate on small smooth problems,
         up to a few thousand rows).
+    architecture : ``"dense"`` (default: a fully connected network of ``hidden`` widths) or
+        ``"fno"``: a Fourier neural operator from the inputs to a field on a periodic 1-D grid
+        (:class:`~surroflow.surrogates.fno.ParametricFNO1d`: the inputs are constant channels
+        over the grid, ``n_layers`` Fourier layers of ``channels`` channels keep ``modes``
+        modes); its outputs must be the grid values of one field, i.e. a full-field model
+        (``basis: none``) of a one-variable study on a 1-D periodic grid, pointwise formulation.
+    modes, channels, n_layers : the Fourier layers of ``architecture: fno`` (ignored by ``dense``).
     normalize_y : ``True`` standardises each output, so the loss weighs all outputs equally;
         ``False`` (default) centres each output and divides all by one common scale, so the
         loss is the squared error of the reconstructed field when the outputs are coefficients
@@ -118,13 +142,15 @@ class MLPSurrogate(Surrogate):
                             "weight_decay": "float>=0", "max_epochs": "int>=1", "batch_size": "int>=1",
                             "validation_fraction": "float[0,1)", "patience": "int>=1", "device": ["cpu", "cuda", "auto"],
                             "random_state": "int>=0|None", "dtype": ["float32", "float64"], "optimizer": ["adam", "lbfgs"],
-                            "normalize_y": "bool"}
+                            "normalize_y": "bool", "architecture": ["dense", "fno"], "modes": "int>=1",
+                            "channels": "int>=1", "n_layers": "int>=1"}
 
     def __init__(self, hidden: Sequence[int] = (64, 64), activation: str = "tanh",
                  learning_rate: float = 3e-3, weight_decay: float = 0.0, max_epochs: int = 1000,
                  batch_size: int = 128, validation_fraction: float = 0.1, patience: int = 100,
                  device: str = "cpu", random_state: int | None = None, dtype: str = "float32",
-                 optimizer: str = "adam", normalize_y: bool = False) -> None:
+                 optimizer: str = "adam", normalize_y: bool = False, architecture: str = "dense",
+                 modes: int = 16, channels: int = 32, n_layers: int = 4) -> None:
         self.hidden = hidden
         self.activation = activation
         self.learning_rate = learning_rate
@@ -138,6 +164,10 @@ class MLPSurrogate(Surrogate):
         self.dtype = dtype
         self.optimizer = optimizer
         self.normalize_y = normalize_y
+        self.architecture = architecture
+        self.modes = modes
+        self.channels = channels
+        self.n_layers = n_layers
 
     # -- validation helpers
     def _check_params(self) -> None:
@@ -158,6 +188,12 @@ class MLPSurrogate(Surrogate):
             raise SurroflowError(f"mlp optimizer must be 'adam' or 'lbfgs', got {self.optimizer!r}")
         if not float(self.learning_rate) > 0 or not float(self.weight_decay) >= 0:
             raise SurroflowError("mlp learning_rate must be > 0 and weight_decay >= 0")
+        if self.architecture not in ARCHITECTURES:
+            raise SurroflowError(f"mlp architecture must be one of {list(ARCHITECTURES)}, got {self.architecture!r}")
+
+    def _net(self, n_inputs: int, n_outputs: int) -> _Net:
+        return _Net(n_inputs, n_outputs, [int(h) for h in self.hidden], self.activation, self.architecture,
+                    int(self.modes), int(self.channels), int(self.n_layers))
 
     def _resolve_device(self, strict: bool = True) -> torch.device:
         """The device to run on; ``strict=False`` (loading) falls back to CPU when CUDA is absent."""
@@ -192,7 +228,7 @@ class MLPSurrogate(Surrogate):
 
         # weights initialised from a private generator: the global torch RNG is left untouched
         with seeded(seed):
-            net = _Net(X.shape[1], Y.shape[1], self.hidden, self.activation).to(dtype=dtype)
+            net = self._net(X.shape[1], Y.shape[1]).to(dtype=dtype)
         with torch.no_grad():
             for name, arr in (("x_mean", x_mean), ("x_std", x_std), ("y_mean", y_mean), ("y_std", y_std)):
                 getattr(net, name).copy_(torch.as_tensor(arr, dtype=dtype))
@@ -320,21 +356,17 @@ class MLPSurrogate(Surrogate):
         :meth:`state_dict`; loads them with ``load_state_dict`` (strict), no unpickling."""
         self._check_params()
         sd = {_from_netcdf_name(str(k)): v for k, v in state.items()}
-        hidden = [int(h) for h in self.hidden]
-        n_layers = len(hidden) + 1
-        first, last = "net.0.weight", f"net.{2 * (n_layers - 1)}.weight"
-        if first not in sd or last not in sd:
-            raise SurroflowError(f"mlp state does not match hidden={hidden}: expected keys {first!r} and "
-                                 f"{last!r}, got {sorted(sd)}")
+        if "x_mean" not in sd or "y_mean" not in sd:
+            raise SurroflowError(f"mlp state lacks the scalers 'x_mean' and 'y_mean'; got {sorted(sd)}")
         dtype = _DTYPES[self.dtype]
-        n_inputs, n_outputs = int(np.shape(sd[first])[1]), int(np.shape(sd[last])[0])
-        net = _Net(n_inputs, n_outputs, hidden, self.activation).to(dtype=dtype)
+        n_inputs, n_outputs = (int(np.prod(np.shape(sd[k]))) for k in ("x_mean", "y_mean"))
+        net = self._net(n_inputs, n_outputs).to(dtype=dtype)
         tensors = {k: torch.as_tensor(np.asarray(v), dtype=dtype) for k, v in sd.items() if k not in _HISTORY}
         try:
             net.load_state_dict(tensors, strict=True)
         except RuntimeError as exc:
-            raise SurroflowError(f"mlp state does not match the hyperparameters hidden={hidden}, "
-                                 f"dtype={self.dtype!r}: {exc}") from None
+            raise SurroflowError(f"mlp state does not match the hyperparameters architecture={self.architecture!r}, "
+                                 f"hidden={list(self.hidden)}, dtype={self.dtype!r}: {exc}") from None
         device = self._resolve_device(strict=False)
         self.net_ = net.to(device).eval()
         self.device_ = str(device)

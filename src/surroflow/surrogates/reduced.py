@@ -6,6 +6,10 @@
   predicts the concatenated coefficients, each variable's block divided by its RMS norm so that
   variables in different units (mm and MPa) weigh alike in the regressor's loss while the
   relative sizes of the modes within a variable are kept;
+* **no** basis (``basis: none``, a full-field model such as a Fourier neural operator): the
+  identity of :meth:`~surroflow.reduction.pod.POD.identity` per variable, so the regressor
+  predicts every grid value (centred, scaled by the square root of the quadrature weight) and
+  the projection error is zero by construction;
 * **local** bases: one :class:`~surroflow.reduction.local.LocalPOD` of one variable, its
   selector (a classifier on the inputs, or the nearest centroid of the true state) and one
   regressor per cluster, fitted on that cluster's members (overlap included).
@@ -318,6 +322,15 @@ class ReducedModel:
 
     # ------------------------------------------------------------------ sizes
     @property
+    def basis(self) -> str:
+        """``local`` (clustered bases), ``none`` (full field: every basis is the identity of
+        :meth:`~surroflow.reduction.pod.POD.identity`, the regressor predicts every grid value)
+        or ``global`` (POD bases)."""
+        if self.local:
+            return "local"
+        return "none" if all(b.method == "identity" for b in self.bases.values()) else "global"
+
+    @property
     def n_modes(self) -> dict[str, int]:
         """Modes per variable (local: of the largest local basis)."""
         return {v: int(max(b.n_modes_)) if self.local else int(b.n_modes_) for v, b in self.bases.items()}
@@ -562,7 +575,7 @@ class ReducedModel:
         if self.time_dim_ is not None and self.times_ is not None:
             ds = ds.assign_coords({self.time_dim_: (self.time_dim_, self.times_)})
         ds.attrs.update({
-            "model": "reduced_model", "basis": "local" if self.local else "global",
+            "model": "reduced_model", "basis": self.basis,
             "variables": json.dumps(self.variables), "input_names": json.dumps(self.input_names),
             "time_dim": self.time_dim_ or "", "coefficient_scales": json.dumps([float(s) for s in self.scales_]),
             "n_modes": json.dumps(self.n_modes), "n_online_modes": self.n_online_modes,
