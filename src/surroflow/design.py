@@ -207,8 +207,11 @@ def with_members(ds: xr.Dataset, members: int) -> xr.Dataset:
 
 
 def members_of(ds: xr.Dataset) -> int:
-    """Realisations per parameter point of a design or generate dataset (1 without members)."""
-    return int(ds.attrs.get("members", 1)) if "point" in ds.coords else 1
+    """Realisations per parameter point of a design or generate dataset (1 without members;
+    flagged samples left out of ``ds`` leave fewer at some points: the most)."""
+    if "point" not in ds.coords or ds.sizes["sample"] == 0:
+        return 1
+    return int(np.unique(ds["point"].values, return_counts=True)[1].max())
 
 
 def design_records(ds: xr.Dataset) -> list[dict[str, float]]:

@@ -86,6 +86,10 @@ CASES = {
                                                     "params": {"architecture": "fno"}}}),
                        "studies.s.surrogates.f.formulation: architecture fno predicts one field per "
                        "(parameters, time) row; use auto or pointwise"),
+    "members_of_a_deterministic_simulator": (parametric(design={"n_train": 4, "n_test": 2, "members": 4}),
+                                             "studies.s.design.members: 4 realisations per point need a stochastic "
+                                             "simulator; 'burgers' is deterministic (its members would be "
+                                             "identical); use members: 1"),
     "dmd_rank_zero": (forecast(forecast={"models": {"dmd": {"kind": "dmd", "params": {"rank": 0}}}}),
                       "studies.f.forecast.models.dmd.params.rank: 0 is not allowed for forecaster kind 'dmd'; "
                       "expected an integer >= 1 or null"),

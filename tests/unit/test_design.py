@@ -112,3 +112,33 @@ def test_make_design_stage_writes_the_calibration_design_only_where_one_is_asked
     ds = open_dataset(tmp_path / "calibration.nc", stage="make_design")
     assert ds.sizes["sample"] == 3 and ds.attrs["split"] == "calibration"
     assert ds.attrs["design_sha256"] == open_dataset(tmp_path / "train.nc").attrs["design_sha256"]
+
+
+@pytest.mark.parametrize("split", ["separate", "random"])
+def test_members_repeat_each_point_with_distinct_reproducible_seeds(split):
+    """design.members = 4: every split's points are run 4 times (point-major), each member with
+    its own noise seed; no two samples of any split share a seed, and the designs are
+    reproducible; design_records hands the seed to the simulator."""
+    from surroflow.design import design_records, members_of
+    from surroflow.simulators.base import NOISE_SEED
+    cfg = {"method": "sobol", "test_method": None, "n_train": 8, "n_test": 4, "n_calibration": 2, "seed": 5,
+           "split": split, "members": 4}
+    d = train_test_designs(P, cfg)
+    again = train_test_designs(P, cfg)
+    seeds = []
+    for name, ds in d.items():
+        n = cfg[f"n_{name}"]
+        assert ds.sizes["sample"] == 4 * n and members_of(ds) == 4
+        np.testing.assert_array_equal(ds["point"].values, np.repeat(np.arange(n), 4))
+        np.testing.assert_array_equal(ds["member"].values, np.tile(np.arange(4), n))
+        values = ds["design"].values.reshape(n, 4, -1)
+        assert np.all(values == values[:, :1])                         # members share their point
+        np.testing.assert_array_equal(ds["noise_seed"].values, again[name]["noise_seed"].values)
+        seeds += list(ds["noise_seed"].values)
+        rec = design_records(ds)
+        assert rec[1][NOISE_SEED] == int(ds["noise_seed"].values[1]) and set(rec[1]) == {"nu", "a", NOISE_SEED}
+    assert len(set(seeds)) == len(seeds)
+    one = train_test_designs(P, {**cfg, "members": 1})["train"]
+    assert "point" not in one.coords and members_of(one) == 1
+    with pytest.raises(SurroflowError, match="members must be >= 1"):
+        train_test_designs(P, {**cfg, "members": 0})

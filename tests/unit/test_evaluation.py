@@ -635,3 +635,27 @@ def test_stage_times_the_study_simulator(parametric, tmp_path):
     CALLS.clear()
     out = _evaluate(tmp_path, train, test, basis, models[:1])
     assert len([c for c in CALLS if c[0] == "hf"]) == 4 and (pd.read_csv(out["summary"])["speedup"] > 0).all()
+
+
+def test_ensemble_scores_separate_the_forced_response_from_the_noise():
+    """Members = a mean field + independent noise of std s: a model predicting the true mean has
+    an ensemble error at the sampling error of the m-member mean (~ s / sqrt(m) relative), the
+    noise floor is the members' relative noise, and against single members it is no better than
+    the floor; a model with a 10% bias is told apart against the ensemble mean, barely against members."""
+    from surroflow.evaluation.parametric import ensemble_scores
+    rng = np.random.default_rng(0)
+    n_pts, m, d, s = 20, 16, 200, 0.3
+    mean = 1.0 + rng.normal(size=(n_pts, 1, d)) * 0.1
+    members = (mean + s * rng.normal(size=(n_pts, m, d))).reshape(n_pts * m, d)
+    point = np.repeat(np.arange(n_pts), m)
+    w = np.full(d, 1.0 / d)
+    good = np.repeat(mean[:, 0], m, axis=0)
+    e = ensemble_scores(point, members, good, w)
+    ref = np.sqrt(np.mean(mean[:, 0] ** 2, axis=1))
+    np.testing.assert_allclose(e["floor"], s / np.sqrt(ref ** 2 + s ** 2), rtol=0.05)
+    np.testing.assert_allclose(e["mean_noise"], s / np.sqrt(m) / ref, rtol=0.1)
+    np.testing.assert_allclose(e["ensemble"], e["mean_noise"], rtol=0.25)
+    biased = ensemble_scores(point, members, 1.1 * good, w)
+    assert np.mean(biased["ensemble"]) > 1.3 * np.mean(e["ensemble"])
+    single = lambda pred: np.mean(np.sqrt(np.sum((members - pred) ** 2 * w, 1) / np.sum(members ** 2 * w, 1)))
+    assert single(1.1 * good) < 1.3 * single(good)

@@ -32,7 +32,7 @@ from .summary import format_cell, table_fragment
 #: the summary columns shown on the front page, per task (the full table is in the report)
 COLUMNS = {
     "parametric": ["surrogate", "role", "kind", "basis", "online_modes", "rel_l2_mean", "skill_vs_linear",
-                   "projection_error_mean",
+                   "rel_l2_ensemble_mean", "skill_vs_linear_ensemble", "noise_floor", "projection_error_mean",
                    "regression_error_mean", "speedup", "offline_seconds", "break_even_queries", "coverage_95",
                    "interval_width_mean", "calibration_method", "n_test"],
     "forecast": ["model", "kind", "status", "vpt_median", "vpt_q25", "vpt_q75", "vpt_smape_median",
@@ -42,7 +42,7 @@ COLUMNS = {
 UQ_COLUMNS = ["qoi", "source", "n", "mean", "mean_lower", "mean_upper", "std", "mean_agrees", "std_agrees",
               "cost_ratio"]
 #: headline figures per task, in this order (those that exist)
-HEADLINE = {"parametric": ("fields", "error_split", "calibration"), "forecast": ("vpt", "error_growth"),
+HEADLINE = {"parametric": ("ensemble_errors", "fields", "error_split", "calibration"), "forecast": ("vpt", "error_growth"),
             "model_error": ("vpt", "error_growth")}
 #: the metric that ranks models, whether higher is better, and the baseline's name column/value
 RANKING = {"parametric": ("rel_l2_mean", False, ("role", "baseline")),
@@ -68,13 +68,21 @@ class StudyPage:
         return [r for r in self.rows if isinstance(r.get(col), float) and math.isfinite(r[col])]
 
     @property
+    def metric(self) -> str:
+        """The ranking metric (:data:`RANKING`); a parametric study whose test design has members
+        ranks on the error against the ensemble means (single members measure the noise too)."""
+        if self.task == "parametric" and any("rel_l2_ensemble_mean" in r for r in self.rows):
+            return "rel_l2_ensemble_mean"
+        return RANKING[self.task][0]
+
+    @property
     def baseline(self) -> dict[str, Any] | None:
         _, _, (col, value) = RANKING[self.task]
         return next((r for r in self.rows if r.get(col) == value), None)
 
     @property
     def best(self) -> dict[str, Any] | None:
-        metric, higher, _ = RANKING[self.task]
+        metric, higher = self.metric, RANKING[self.task][1]
         from ..forecast import BASELINES      # (lazy: the front page of parametric studies needs no sklearn)
         skip = (*BASELINES, *_REFERENCES.get(self.task, ())) if self.task != "parametric" else ()
         rows = [r for r in self._finite(metric) if r.get("model") not in skip]
@@ -98,7 +106,7 @@ def overview_rows(pages: Sequence[StudyPage]) -> list[dict[str, Any]]:
     model's skill against it, and (parametric) speed-up, offline cost, break-even and coverage."""
     out = []
     for p in pages:
-        metric, higher, _ = RANKING[p.task]
+        metric, higher = p.metric, RANKING[p.task][1]
         best, base = p.best, p.baseline
         row: dict[str, Any] = {"study": p.name, "task": p.task, "metric": metric,
                                "best model": best[_NAME[p.task]] if best else "none",
@@ -142,7 +150,7 @@ def body_html(pages: Sequence[StudyPage]) -> str:
         if p.description:
             parts.append(f"<p>{html.escape(p.description)}</p>")
         best, base = p.best, p.baseline
-        metric = RANKING[p.task][0]
+        metric = p.metric
         if best:
             line = f"Best: <b>{html.escape(str(best[_NAME[p.task]]))}</b>, {metric} {format_cell(best[metric])}"
             if base:
@@ -151,6 +159,12 @@ def body_html(pages: Sequence[StudyPage]) -> str:
             if exact:
                 line += (f". The class of {', '.join(html.escape(e) for e in exact)} holds the simulator's exact "
                          "equations: their VPT measures identification, not generic skill")
+            if metric == "rel_l2_ensemble_mean":
+                single = min(p._finite("rel_l2_mean"), key=lambda r: r["rel_l2_mean"], default=None)
+                line += (f". Ranked against the ensemble means of {int(best.get('members', 0))} members per test "
+                         f"point; the noise floor (members about their mean) is {format_cell(best.get('noise_floor'))}"
+                         + (f"; against single members the lowest error is {html.escape(str(single['surrogate']))}'s "
+                            f"{format_cell(single['rel_l2_mean'])}" if single else ""))
             parts.append(f"<p>{line}.</p>")
         parts.append('<div class="sf-scroll">' + table_fragment(p.rows, COLUMNS[p.task], title=f"{p.name}: summary",
                                                                 all_columns=False) + "</div>")

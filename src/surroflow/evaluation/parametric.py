@@ -50,6 +50,9 @@ SUMMARY_COLUMNS = ["surrogate", "role", "kind", "basis", "online_modes", "rel_l2
                    "coverage_95", "interval_width_mean", "gp_coverage_95_pointwise", "gp_std_error_ratio",
                    "calibration_seconds", "gp_coverage_95_pointwise_in_basis", "calibration_method",
                    "n_calibration"]
+#: columns of a study whose test design has members (design.members > 1), after ``skill_vs_linear``
+ENSEMBLE_COLUMNS = ["rel_l2_ensemble_mean", "rel_l2_ensemble_max", "skill_vs_linear_ensemble", "noise_floor",
+                    "ensemble_mean_noise", "members"]
 #: samples whose one-sample query is timed (the median is reported)
 TIMED_SAMPLES = 4
 
@@ -222,6 +225,12 @@ def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[Surr
         hf_s = math.nan
     elif hf.run is not None and not math.isfinite(hf_s):
         hf.reason = "evaluation.hf_timing_samples is 0"
+    from ..design import members_of
+    members = members_of(ok)
+    ens: dict[str, dict[str, np.ndarray]] = {}
+    res_pred = predictions
+    nt_of = {m.name: (1 if snapshot_times(ok, m.model.variables[0]) is None
+                      else len(snapshot_times(ok, m.model.variables[0]))) for m in models}
     lat = np.array([q_s[(m.name, "latency")] for m in models], dtype=float)
     thr = np.array([q_s[(m.name, "throughput")] / n for m in models], dtype=float)
     rows: list[dict[str, Any]] = []
@@ -250,6 +259,15 @@ def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[Surr
             row[f"rel_l2_mean_{v}"] = float(np.mean(parts["total"][i, k]))
             row[f"rel_l2_max_{v}"] = float(np.max(parts["total"][i, k]))
             row[f"projection_error_mean_{v}"] = float(np.mean(parts["projection"][i, k]))
+        if members > 1:
+            ens[m.name] = ensemble_scores(ok["point"].values, truth[v0].reshape(n, -1),
+                                          res_pred[m.name][v0].reshape(n, -1),
+                                          np.tile(m.model.bases[v0].weights_, nt_of[m.name]))
+            e = ens[m.name]
+            row.update({"rel_l2_ensemble_mean": float(np.mean(e["ensemble"])),
+                        "rel_l2_ensemble_max": float(np.max(e["ensemble"])),
+                        "noise_floor": float(np.nanmean(e["floor"])),
+                        "ensemble_mean_noise": float(np.nanmean(e["mean_noise"])), "members": members})
         if error_bound is not None:
             row["meets_error_bound"] = bool(row["rel_l2_mean"] <= error_bound)
         rows.append(row)
@@ -264,10 +282,62 @@ def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[Surr
     metrics = metrics.merge(uncertainty_dataset([uncertainty[m.name] for m in models], ok["sample"].values,
                                                 [m.name for m in models]),
                             combine_attrs="drop_conflicts")
+    if ens:
+        first_ens = next(iter(ens.values()))
+        metrics = metrics.assign_coords(point=("point", first_ens["point"])).assign(
+            rel_l2_ensemble=(("surrogate", "point"), np.stack([ens[m.name]["ensemble"] for m in models]),
+                             {"long_name": "relative L2 error against the ensemble mean of the point's members "
+                                           "(first variable)", "units": "1"}),
+            noise_floor=(("point",), first_ens["floor"],
+                         {"long_name": "members' relative distance from their ensemble mean (internal "
+                                       "variability: a perfect model's error against single members)", "units": "1"}),
+            ensemble_mean_noise=(("point",), first_ens["mean_noise"],
+                                 {"long_name": "sampling error of the members' mean (a perfect model's expected "
+                                               "error against it)", "units": "1"}))
+        metrics.attrs["members"] = members
     metrics.attrs.update({"n_test_flagged": test.n_flagged, "n_train_flagged": train.n_flagged,
                           "generation_seconds": gen_s, "reduction_seconds": reduction_seconds,
                           "hf_timing_samples": int(hf_timing_samples) if hf.run is not None else 0})
     return ParametricResult(metrics, rows, predictions, uncertainty)
+
+
+def ensemble_scores(point: np.ndarray, truth: np.ndarray, pred: np.ndarray, weights: np.ndarray
+                    ) -> dict[str, np.ndarray]:
+    """Errors against ensemble means, for test samples that are members of parameter points.
+
+    ``point`` ``(n,)`` is each sample's point, ``truth`` and ``pred`` ``(n, n_values)`` its field
+    (all times) and the prediction (the same for every member of a point: same inputs),
+    ``weights`` ``(n_values,)`` the inner-product weights.  Per point (sorted), in the weighted
+    relative L2 norm:
+
+    * ``ensemble``: the prediction against the mean of the point's members, the error that
+      measures the forced response (what a model can learn);
+    * ``floor``: the noise floor, the members' mean relative distance from their own ensemble
+      mean (rescaled by ``sqrt(m / (m - 1))``, as the mean includes the member), i.e. the error
+      that a perfect model of the mean has against single members;
+    * ``mean_noise``: the sampling error of an ``m``-member mean (``sqrt(sum var / m)`` relative
+      to the mean's norm): a perfect model's expected ``ensemble`` error; smaller is not
+      resolvable with ``m`` members.
+    """
+    def norm(a: np.ndarray) -> np.ndarray:
+        return np.sqrt(np.sum(a ** 2 * weights, axis=-1))
+    out: dict[str, list[float]] = {"ensemble": [], "floor": [], "mean_noise": []}
+    pts = np.unique(point)
+    for p in pts:
+        idx = np.flatnonzero(point == p)
+        U, m = truth[idx], idx.size
+        mean = U.mean(axis=0)
+        ref = max(float(norm(mean)), np.finfo(float).tiny)
+        out["ensemble"].append(float(norm(pred[idx[0]] - mean)) / ref)
+        if m > 1:
+            out["floor"].append(float(np.mean(norm(U - mean) / np.maximum(norm(U), np.finfo(float).tiny)))
+                                * math.sqrt(m / (m - 1)))
+            var = np.sum((U - mean) ** 2, axis=0) / (m - 1)
+            out["mean_noise"].append(math.sqrt(float(np.sum(var / m * weights))) / ref)
+        else:
+            out["floor"].append(math.nan)
+            out["mean_noise"].append(math.nan)
+    return {"point": pts, **{k: np.asarray(v) for k, v in out.items()}}
 
 
 def add_skill_vs_linear(rows: Sequence[dict[str, Any]]) -> None:
@@ -277,10 +347,13 @@ def add_skill_vs_linear(rows: Sequence[dict[str, Any]]) -> None:
     base = next((r for r in rows if r["surrogate"] == LINEAR_BASELINE and r["kind"] == "linear"), None)
     for r in rows:
         r["role"] = "baseline" if r is base else "candidate"
-        for key in [k for k in r if k == "rel_l2_mean" or (k.startswith("rel_l2_mean_"))]:
+        for key in [k for k in r if k == "rel_l2_mean" or k.startswith("rel_l2_mean_")]:
             ref = math.nan if base is None else float(base.get(key, math.nan))
             skill = 1.0 - r[key] / ref if ref > 0 else math.nan
             r["skill_vs_linear" + key[len("rel_l2_mean"):]] = skill
+        if "rel_l2_ensemble_mean" in r:
+            ref = math.nan if base is None else float(base["rel_l2_ensemble_mean"])
+            r["skill_vs_linear_ensemble"] = 1.0 - r["rel_l2_ensemble_mean"] / ref if ref > 0 else math.nan
 
 
 def _metrics_dataset(ok: xr.Dataset, models: Sequence[SurrogateModel], variables: Sequence[str],
@@ -357,7 +430,9 @@ def plot_figures(res: ParametricResult, test: SplitData, train: SplitData, model
     F.plot_error_parameters(ok["design"].values, names, units,
                             {m.name: rel[i, first[m.name]] for i, m in enumerate(models)},
                             out / "error_parameters.png", train_design=train.ok["design"].values)
-    best = min(range(len(models)), key=lambda i: res.rows[i]["rel_l2_mean"])
+    if "rel_l2_ensemble" in res.metrics:
+        F.plot_ensemble_errors(res.rows, out / "ensemble_errors.png")
+    best = min(range(len(models)), key=lambda i: res.rows[i].get("rel_l2_ensemble_mean", res.rows[i]["rel_l2_mean"]))
     m = models[best]
     v = m.model.variables[0]
     F.plot_fields(ok, v, res.predictions[m.name][v], m.name, n_plot_samples, out / "fields.png",
@@ -387,11 +462,15 @@ def evaluate_surrogate_files(train_path: str, test_path: str, basis_paths: Seque
                               settings["error_bound"], variables=list(bases), attrs=attrs,
                               simulator=simulator, hf_timing_samples=hf_n, threads=threads)
     write_dataset(res.metrics, metrics_path)
-    write_summary(res.rows, summary_path, SUMMARY_COLUMNS, summary_html,
+    columns = list(SUMMARY_COLUMNS)
+    if res.rows and "rel_l2_ensemble_mean" in res.rows[0]:     # a test design with members
+        at = columns.index("skill_vs_linear") + 1
+        columns[at:at] = ENSEMBLE_COLUMNS
+    write_summary(res.rows, summary_path, columns, summary_html,
                   title=f"surrogate summary of study {res.metrics.attrs.get('study', '')}".strip())
     plot_figures(res, test, train, models, bases, figures_dir, int(settings["n_plot_samples"]))
     return res
 
 
-__all__ = ["SUMMARY_COLUMNS", "SurrogateModel", "ParametricResult", "HighFidelity",
+__all__ = ["SUMMARY_COLUMNS", "ENSEMBLE_COLUMNS", "ensemble_scores", "SurrogateModel", "ParametricResult", "HighFidelity",
            "high_fidelity", "load_model", "load_bases", "evaluate_surrogates", "plot_figures", "evaluate_surrogate_files"]

@@ -137,6 +137,28 @@ def plot_error_bars(summary_rows: Sequence[Mapping[str, Any]], png: str | Path) 
     save(fig, png)
 
 
+def plot_ensemble_errors(summary_rows: Sequence[Mapping[str, Any]], png: str | Path) -> None:
+    """Per surrogate: the mean relative error against single members and against the members'
+    ensemble mean, with the noise floor (a perfect model of the mean against single members)
+    and the sampling error of the ensemble mean as horizontal lines."""
+    plt = pyplot()
+    names = [str(r["surrogate"]) for r in summary_rows]
+    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 3, 3.6))
+    x = np.arange(len(names))
+    ax.bar(x - 0.2, [float(r["rel_l2_mean"]) for r in summary_rows], 0.4, label="against single members")
+    ax.bar(x + 0.2, [float(r["rel_l2_ensemble_mean"]) for r in summary_rows], 0.4, label="against the ensemble mean")
+    r0 = summary_rows[0]
+    ax.axhline(float(r0["noise_floor"]), color="k", ls="--", lw=1, label="noise floor (members about their mean)")
+    ax.axhline(float(r0["ensemble_mean_noise"]), color="grey", ls=":", lw=1,
+               label=f"sampling error of a {int(r0['members'])}-member mean")
+    ax.set_yscale("log")
+    ax.set_xticks(x, names)
+    ax.set(ylabel="mean relative L2 error (1)", title="internal variability: which target is the error measured on?")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, axis="y")
+    save(fig, png)
+
+
 def _triangles(cells: np.ndarray) -> np.ndarray:
     cells = np.asarray(cells)
     if cells.shape[1] == 3:
