@@ -34,8 +34,11 @@ from .torch_utils import build_mlp, resolve_device, seeded
 
 _DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 _HISTORY = ("train_loss", "val_loss", "best_epoch")
-#: Rows per block when predicting.
+#: Rows per block when predicting (dense networks; an FNO's rows are whole fields, ``channels``
+#: values per grid point each: 512-row blocks stay in cache, 3.7x faster than 65536 on the
+#: Burgers FNO's 6,528 test rows, one core)
 _PREDICT_BLOCK = 65536
+_FNO_PREDICT_BLOCK = 512
 
 
 ARCHITECTURES = ("dense", "fno")
@@ -329,9 +332,10 @@ class MLPSurrogate(Surrogate):
         X = self._check_predict_input(X, "net_")
         dtype = _DTYPES[self.dtype]
         out = np.empty((X.shape[0], self.n_outputs_))
+        rows = _FNO_PREDICT_BLOCK if self.architecture == "fno" else _PREDICT_BLOCK
         with torch.inference_mode():
-            for start in range(0, X.shape[0], _PREDICT_BLOCK):
-                block = slice(start, start + _PREDICT_BLOCK)
+            for start in range(0, X.shape[0], rows):
+                block = slice(start, start + rows)
                 x = torch.as_tensor(X[block], dtype=dtype, device=self.device_)
                 out[block] = self.net_(x).cpu().numpy()
         return out
