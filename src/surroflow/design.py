@@ -193,9 +193,11 @@ def with_members(ds: xr.Dataset, members: int) -> xr.Dataset:
         return ds
     n = ds.sizes["sample"]
     point, member = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
-    base = [int(ds.attrs["design_seed"]), SPLITS.index(ds.attrs["split"]) if ds.attrs.get("split") in SPLITS else 9]
-    seeds = np.array([int(np.random.SeedSequence([*base, int(p), int(k)]).generate_state(1, np.uint64)[0] >> np.uint64(1))
-                      for p, k in zip(point, member)], dtype=np.int64)
+    from .simulators.base import seed_from_entropy
+    if ds.attrs.get("split") not in SPLITS:
+        raise SurroflowError(f"design split {ds.attrs.get('split')!r} is not one of {list(SPLITS)}")
+    base = [int(ds.attrs["design_seed"]), SPLITS.index(ds.attrs["split"])]
+    seeds = np.array([seed_from_entropy([*base, p, k]) for p, k in zip(point, member)], dtype=np.int64)
     out = ds.isel(sample=point)
     out = out.assign_coords(
         sample=("sample", np.arange(n * m), {"long_name": "sample index within the split"}),
@@ -214,7 +216,7 @@ def members_of(ds: xr.Dataset) -> int:
     return int(np.unique(ds["point"].values, return_counts=True)[1].max())
 
 
-def design_records(ds: xr.Dataset) -> list[dict[str, float]]:
+def design_records(ds: xr.Dataset) -> list[dict[str, float | int]]:
     """One ``{parameter: value}`` per sample, with the member's ``noise_seed`` when it has one."""
     from .simulators.base import NOISE_SEED
     names = [str(p) for p in ds["parameter"].values]

@@ -646,10 +646,10 @@ def test_ensemble_scores_separate_the_forced_response_from_the_noise():
     rng = np.random.default_rng(0)
     n_pts, m, d, s = 20, 16, 200, 0.3
     mean = 1.0 + rng.normal(size=(n_pts, 1, d)) * 0.1
-    members = (mean + s * rng.normal(size=(n_pts, m, d))).reshape(n_pts * m, d)
+    members = (mean + s * rng.normal(size=(n_pts, m, d))).reshape(n_pts * m, 1, d)     # (sample, time, space)
     point = np.repeat(np.arange(n_pts), m)
     w = np.full(d, 1.0 / d)
-    good = np.repeat(mean[:, 0], m, axis=0)
+    good = np.repeat(mean, m, axis=0)
     e = ensemble_scores(point, members, good, w)
     ref = np.sqrt(np.mean(mean[:, 0] ** 2, axis=1))
     np.testing.assert_allclose(e["floor"], s / np.sqrt(ref ** 2 + s ** 2), rtol=0.05)
@@ -657,5 +657,8 @@ def test_ensemble_scores_separate_the_forced_response_from_the_noise():
     np.testing.assert_allclose(e["ensemble"], e["mean_noise"], rtol=0.25)
     biased = ensemble_scores(point, members, 1.1 * good, w)
     assert np.mean(biased["ensemble"]) > 1.3 * np.mean(e["ensemble"])
-    single = lambda pred: np.mean(np.sqrt(np.sum((members - pred) ** 2 * w, 1) / np.sum(members ** 2 * w, 1)))
+    single = lambda pred: np.mean(np.sqrt(np.sum((members - pred) ** 2 * w, (1, 2)) / np.sum(members ** 2 * w, (1, 2))))
     assert single(1.1 * good) < 1.3 * single(good)
+    # a point left with one ok member (the others flagged) has no ensemble
+    lone = ensemble_scores(point[m - 1:], members[m - 1:], good[m - 1:], w)
+    assert np.isnan(lone["ensemble"][0]) and np.isnan(lone["floor"][0]) and np.isfinite(lone["ensemble"][1:]).all()

@@ -27,6 +27,8 @@ def test_models_are_scored_against_members_and_ensemble_means(tmp_path):
     for col in ("rel_l2_ensemble_mean", "skill_vs_linear_ensemble", "noise_floor", "ensemble_mean_noise"):
         assert s[col].notna().all(), col
     assert (s["members"] == 8).all() and s["noise_floor"].nunique() == 1
+    # no calibration design: cross-conformal, with folds that hold out whole points
+    assert (s["calibration_method"] == "cross_conformal").all() and s["coverage_95"].notna().all()
     floor, sampling = s["noise_floor"].iloc[0], s["ensemble_mean_noise"].iloc[0]
     assert 0 < sampling < floor
     # against single members no model beats the noise floor by much; against the means they can
@@ -35,6 +37,7 @@ def test_models_are_scored_against_members_and_ensemble_means(tmp_path):
     # the mean response is linear in the forcings: the linear baseline is near the sampling error
     assert s.loc["linear", "rel_l2_ensemble_mean"] < 2.0 * sampling
     m = open_dataset(r / "evaluation" / "metrics.nc", stage="evaluate_surrogates")
-    assert m["rel_l2_ensemble"].dims == ("surrogate", "point") and m.sizes["point"] == 6
-    np.testing.assert_allclose(m["rel_l2_ensemble"].mean("point").values, s["rel_l2_ensemble_mean"].values, rtol=1e-5)
+    assert m["rel_l2_ensemble"].dims == ("surrogate", "test_point") and m.sizes["test_point"] == 6
+    assert m["point"].dims == ("sample",)                     # which samples realise which point
+    np.testing.assert_allclose(m["rel_l2_ensemble"].mean("test_point").values, s["rel_l2_ensemble_mean"].values, rtol=1e-5)
     assert (r / "evaluation" / "figures" / "ensemble_errors.png").stat().st_size > 1000

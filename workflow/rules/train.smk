@@ -11,6 +11,9 @@ rule train_surrogate:
         model=f"{RESULTS}/{{study}}/train/{{surrogate}}.nc",
     wildcard_constraints:
         study=PARAMETRIC,
+    # fits start as soon as their data exist: the long ones (neural networks) end the critical
+    # path, and left to the end of the run they leave the other core idle
+    priority: 10
     params:
         section=get_section("train_surrogate"),
         version=SURROFLOW_VERSION,
@@ -35,6 +38,7 @@ rule train_forecaster:
         model=f"{RESULTS}/{{study}}/train/{{model}}.nc",
     wildcard_constraints:
         study=FORECAST,
+    priority: 10  # as train_surrogate
     params:
         section=get_section("train_forecaster"),
         version=SURROFLOW_VERSION,

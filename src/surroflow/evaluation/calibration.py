@@ -50,7 +50,7 @@ def _z(level: float) -> float:
     return float(norm.ppf(0.5 + level / 2.0))
 
 
-def _wnorm(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+def weighted_norm(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Weighted norm of each sample of ``a`` ``(n, n_time, n_space)`` (sum over times)."""
     return np.sqrt(np.einsum("itj,itj,j->i", a, a, w))
 
@@ -144,8 +144,8 @@ def evaluate_uncertainty(model: Any, design: np.ndarray, times: np.ndarray | Non
             res.quantiles = np.array([cal.quantile(p) for p in res.levels])
             res.scores = field_scores(r, cal.scale)
             q = cal.quantile(LEVEL)
-            norm_pred = {v: np.maximum(_wnorm(uh[v], w[v]), np.finfo(float).tiny) for v in variables}
-            res.widths = {v: 2.0 * q * float(_wnorm(cal.scale[v][None], w[v])[0]) / norm_pred[v] for v in variables}
+            norm_pred = {v: np.maximum(weighted_norm(uh[v], w[v]), np.finfo(float).tiny) for v in variables}
+            res.widths = {v: 2.0 * q * float(weighted_norm(cal.scale[v][None], w[v])[0]) / norm_pred[v] for v in variables}
     if res.conformal_reason:
         logger.warning("%s: conformal coverage not computed at %.2f: %s", where, LEVEL, res.conformal_reason)
     if getattr(model, "supports_std", False):
@@ -159,7 +159,7 @@ def evaluate_uncertainty(model: Any, design: np.ndarray, times: np.ndarray | Non
             proj = {v: model.bases[v].project(np.asarray(truth[v], dtype=float)).reshape(n, nt, -1) for v in variables}
             res.gp_in_basis = sum(np.sum(np.abs(proj[v] - uh[v]) <= z * s[v], axis=(1, 2)) for v in variables) / n_points
         v0 = variables[0]
-        res.gp_ratio = _wnorm(s[v0], w[v0]) / np.maximum(_wnorm(r[v0], w[v0]), np.finfo(float).tiny)
+        res.gp_ratio = weighted_norm(s[v0], w[v0]) / np.maximum(weighted_norm(r[v0], w[v0]), np.finfo(float).tiny)
     s95 = res.summary()
     logger.info("%s: conformal band (%s, K=%s, n=%d): q95 %.4g, coverage %.3f, relative width %.3g; GP pointwise "
                 "coverage %.3f (%.3f against the truth projected on the basis), std/error %.3g", where,

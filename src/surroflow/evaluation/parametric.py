@@ -228,9 +228,6 @@ def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[Surr
     from ..design import members_of
     members = members_of(ok)
     ens: dict[str, dict[str, np.ndarray]] = {}
-    res_pred = predictions
-    nt_of = {m.name: (1 if snapshot_times(ok, m.model.variables[0]) is None
-                      else len(snapshot_times(ok, m.model.variables[0]))) for m in models}
     lat = np.array([q_s[(m.name, "latency")] for m in models], dtype=float)
     thr = np.array([q_s[(m.name, "throughput")] / n for m in models], dtype=float)
     rows: list[dict[str, Any]] = []
@@ -260,12 +257,12 @@ def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[Surr
             row[f"rel_l2_max_{v}"] = float(np.max(parts["total"][i, k]))
             row[f"projection_error_mean_{v}"] = float(np.mean(parts["projection"][i, k]))
         if members > 1:
-            ens[m.name] = ensemble_scores(ok["point"].values, truth[v0].reshape(n, -1),
-                                          res_pred[m.name][v0].reshape(n, -1),
-                                          np.tile(m.model.bases[v0].weights_, nt_of[m.name]))
+            U = truth[v0].reshape(n, -1, truth[v0].shape[1])          # (sample, time, space)
+            ens[m.name] = ensemble_scores(ok["point"].values, U, predictions[m.name][v0].reshape(U.shape),
+                                          m.model.bases[v0].weights_)
             e = ens[m.name]
-            row.update({"rel_l2_ensemble_mean": float(np.mean(e["ensemble"])),
-                        "rel_l2_ensemble_max": float(np.max(e["ensemble"])),
+            row.update({"rel_l2_ensemble_mean": float(np.nanmean(e["ensemble"])),
+                        "rel_l2_ensemble_max": float(np.nanmax(e["ensemble"])),
                         "noise_floor": float(np.nanmean(e["floor"])),
                         "ensemble_mean_noise": float(np.nanmean(e["mean_noise"])), "members": members})
         if error_bound is not None:
@@ -284,14 +281,15 @@ def evaluate_surrogates(test: SplitData, train: SplitData, models: Sequence[Surr
                             combine_attrs="drop_conflicts")
     if ens:
         first_ens = next(iter(ens.values()))
-        metrics = metrics.assign_coords(point=("point", first_ens["point"])).assign(
-            rel_l2_ensemble=(("surrogate", "point"), np.stack([ens[m.name]["ensemble"] for m in models]),
+        # per design point: dimension test_point (the coordinate point(sample) says which samples realise it)
+        metrics = metrics.assign_coords(test_point=("test_point", first_ens["point"])).assign(
+            rel_l2_ensemble=(("surrogate", "test_point"), np.stack([ens[m.name]["ensemble"] for m in models]),
                              {"long_name": "relative L2 error against the ensemble mean of the point's members "
                                            "(first variable)", "units": "1"}),
-            noise_floor=(("point",), first_ens["floor"],
+            noise_floor=(("test_point",), first_ens["floor"],
                          {"long_name": "members' relative distance from their ensemble mean (internal "
                                        "variability: a perfect model's error against single members)", "units": "1"}),
-            ensemble_mean_noise=(("point",), first_ens["mean_noise"],
+            ensemble_mean_noise=(("test_point",), first_ens["mean_noise"],
                                  {"long_name": "sampling error of the members' mean (a perfect model's expected "
                                                "error against it)", "units": "1"}))
         metrics.attrs["members"] = members
@@ -305,10 +303,10 @@ def ensemble_scores(point: np.ndarray, truth: np.ndarray, pred: np.ndarray, weig
                     ) -> dict[str, np.ndarray]:
     """Errors against ensemble means, for test samples that are members of parameter points.
 
-    ``point`` ``(n,)`` is each sample's point, ``truth`` and ``pred`` ``(n, n_values)`` its field
-    (all times) and the prediction (the same for every member of a point: same inputs),
-    ``weights`` ``(n_values,)`` the inner-product weights.  Per point (sorted), in the weighted
-    relative L2 norm:
+    ``point`` ``(n,)`` is each sample's point, ``truth`` and ``pred`` ``(n, n_time, n_space)``
+    its field and the prediction (the same for every member of a point: same inputs),
+    ``weights`` ``(n_space,)`` the inner-product weights.  Per point (sorted), in the weighted
+    relative L2 norm over all times:
 
     * ``ensemble``: the prediction against the mean of the point's members, the error that
       measures the forced response (what a model can learn);
@@ -318,25 +316,27 @@ def ensemble_scores(point: np.ndarray, truth: np.ndarray, pred: np.ndarray, weig
     * ``mean_noise``: the sampling error of an ``m``-member mean (``sqrt(sum var / m)`` relative
       to the mean's norm): a perfect model's expected ``ensemble`` error; smaller is not
       resolvable with ``m`` members.
+
+    A point left with one ok member has no ensemble: NaN in all three.
     """
-    def norm(a: np.ndarray) -> np.ndarray:
-        return np.sqrt(np.sum(a ** 2 * weights, axis=-1))
+    from .calibration import weighted_norm as _wnorm
+    tiny = np.finfo(float).tiny
     out: dict[str, list[float]] = {"ensemble": [], "floor": [], "mean_noise": []}
     pts = np.unique(point)
     for p in pts:
         idx = np.flatnonzero(point == p)
         U, m = truth[idx], idx.size
+        if m < 2:
+            for k in out:
+                out[k].append(math.nan)
+            continue
         mean = U.mean(axis=0)
-        ref = max(float(norm(mean)), np.finfo(float).tiny)
-        out["ensemble"].append(float(norm(pred[idx[0]] - mean)) / ref)
-        if m > 1:
-            out["floor"].append(float(np.mean(norm(U - mean) / np.maximum(norm(U), np.finfo(float).tiny)))
-                                * math.sqrt(m / (m - 1)))
-            var = np.sum((U - mean) ** 2, axis=0) / (m - 1)
-            out["mean_noise"].append(math.sqrt(float(np.sum(var / m * weights))) / ref)
-        else:
-            out["floor"].append(math.nan)
-            out["mean_noise"].append(math.nan)
+        ref = max(float(_wnorm(mean[None], weights)[0]), tiny)
+        out["ensemble"].append(float(_wnorm((pred[idx[0]] - mean)[None], weights)[0]) / ref)
+        out["floor"].append(float(np.mean(_wnorm(U - mean, weights) / np.maximum(_wnorm(U, weights), tiny)))
+                            * math.sqrt(m / (m - 1)))
+        var = np.sum((U - mean) ** 2, axis=0) / (m - 1)
+        out["mean_noise"].append(math.sqrt(float(np.einsum("tj,j->", var / m, weights))) / ref)
     return {"point": pts, **{k: np.asarray(v) for k, v in out.items()}}
 
 

@@ -175,6 +175,11 @@ class SampleFailure(Exception):
 NOISE_SEED = "noise_seed"
 
 
+def seed_from_entropy(entropy: Sequence[int]) -> int:
+    """A non-negative 63-bit seed hashed from the integers ``entropy`` (``numpy.random.SeedSequence``)."""
+    return int(np.random.SeedSequence([int(e) for e in entropy]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
 class Simulator(ABC):
     """Base class of every high-fidelity model.
 
@@ -250,8 +255,7 @@ class Simulator(ABC):
         p = dict(params)
         if NOISE_SEED in p:
             return p, int(p.pop(NOISE_SEED))
-        bits = [int(np.float64(p[k]).view(np.uint64)) for k in sorted(p)]
-        return p, int(np.random.SeedSequence(bits).generate_state(1, np.uint64)[0] >> np.uint64(1))
+        return p, seed_from_entropy([int(np.float64(p[k]).view(np.uint64)) for k in sorted(p)])
 
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters():

@@ -51,7 +51,8 @@ class StochasticEnergyBalance(Simulator):
     Settings (all optional): ``n_x`` (int, 64), ``t_end`` (float, 30 yr), ``n_time`` (int, 31;
     outputs equally spaced from 0 to ``t_end``), ``heat_capacity`` (8 W yr m-2 K-1),
     ``feedback`` (1.2 W m-2 K-1), ``diffusivity`` (0.3 W m-2 K-1 rad-2), ``noise`` (4.0
-    W m-2 yr^1/2: a stationary std of 0.28 K at a grid point; 0 makes the model deterministic).
+    W m-2 yr^1/2: a stationary std of 0.28 K at a grid point with n_x = 64 (the noise is
+    independent per grid point, so the spread depends on n_x: 0.20 K at 128); 0 makes the model deterministic).
 
     Parameters: ``forcing`` (W m-2, 2 to 8) and ``aerosol`` (W m-2, -2 to 0).  Stochastic: the
     noise seed of a run is the design member's ``noise_seed`` (:meth:`Simulator.noise_seed`).
@@ -60,6 +61,9 @@ class StochasticEnergyBalance(Simulator):
     name: ClassVar[str] = "stochastic_ebm"
     time_dim: ClassVar[str | None] = "time"
     stochastic: ClassVar[bool] = True
+    #: a batch runs in the generate job's own process (one run takes ~1 ms: starting a dask
+    #: cluster would cost more than the runs)
+    vectorised: ClassVar[bool] = True
     setting_defaults: ClassVar[Mapping[str, Any]] = {
         "n_x": 64, "t_end": 30.0, "n_time": 31, "heat_capacity": 8.0, "feedback": 1.2, "diffusivity": 0.3,
         "noise": 4.0,
@@ -104,8 +108,8 @@ class StochasticEnergyBalance(Simulator):
 
     # -- the model
     def forcing_field(self, params: Mapping[str, float]) -> np.ndarray:
-        """``F g(x) + A h(x)`` (W m-2) on the grid."""
-        p = self.complete_parameters(params, self.defaults)
+        """``F g(x) + A h(x)`` (W m-2) on the grid (a member's ``noise_seed`` is ignored)."""
+        p = self.complete_parameters(self.noise_seed(params)[0], self.defaults)
         g = 1.0 + 0.5 * np.cos(self.x)
         h = np.exp(2.0 * (np.cos(self.x - 0.5 * math.pi) - 1.0))
         return p["forcing"] * g + p["aerosol"] * h

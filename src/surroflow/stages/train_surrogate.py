@@ -42,6 +42,8 @@ from . import StageContext
 logger = logging.getLogger(__name__)
 
 GENERATE_STAGES = ("collect_batches", "import_files")
+#: most values per snapshot of a full-field model (basis none): its identity basis is dense
+MAX_FULL_FIELD = 8192
 
 
 def _as_list(paths: str | Sequence[str]) -> list[str]:
@@ -58,6 +60,12 @@ def full_field_bases(train: Any, variables: Sequence[str], weights: str) -> dict
     (``basis: none``): no reduction, the weights of ``reduction.weights`` (the norm the
     evaluation measures in is the one of the POD models)."""
     chosen = list(variables) or snap.output_variables(train)
+    too_big = {v: snap.snapshot_layout(train, v).n_space for v in chosen
+               if snap.snapshot_layout(train, v).n_space > MAX_FULL_FIELD}
+    if too_big:
+        raise SurroflowError(f"basis none: the full field of {too_big} has more than {MAX_FULL_FIELD} values per "
+                             "snapshot; the identity basis is stored dense, so full-field models are for grids "
+                             "of moderate size: use basis global")
     return {v: POD.identity(snap.snapshot_matrix(train, v), snap.space_weights(train, v, weights)) for v in chosen}
 
 
@@ -123,6 +131,12 @@ def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext
             if len(dims) != 1 or any(len(d) != 1 for d in dims.values()):
                 raise SurroflowError(f"{where}: architecture fno needs one output variable on a 1-D grid "
                                      f"(reduction.variables); this study's are {dims}")
+            (d,), = dims.values()
+            periodic = d in train.coords and int(train[d].attrs.get("periodic", 0)) == 1
+            if not periodic:
+                raise SurroflowError(f"{where}: architecture fno treats the grid {d!r} as periodic (Fourier "
+                                     f"layers, cos/sin position channels), but coordinate {d!r} is not marked "
+                                     "periodic (attribute periodic = 1); use architecture dense")
         X = snap.snapshot_inputs(train, model.variables[0])
         S = {v: snap.snapshot_matrix(train, v) for v in model.variables}
         logger.info("%s (%s, %s bases of %s): %d training rows x %d inputs (%d flagged samples excluded)",
@@ -135,8 +149,10 @@ def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext
             model.calibration_ = calibrate_split(model, _as_list(inputs["calibration"]), where)
         else:
             groups = snap.snapshot_groups(train, model.variables[0])
+            rows = np.unique(groups)
             model.calibration_ = cross_conformal(model, X, S, groups, int(cfg["calibration_folds"]),
-                                                 samples=train["sample"].values[np.unique(groups)])
+                                                 samples=train["sample"].values[rows],
+                                                 points=train["point"].values[rows] if "point" in train.coords else None)
     cal = model.calibration_
     if cal.why_not():
         logger.warning("%s: no conformal band at level 0.95: %s", name, cal.why_not())

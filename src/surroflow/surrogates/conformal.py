@@ -240,7 +240,10 @@ def scale_and_scores(residual: Mapping[str, np.ndarray], weights: Mapping[str, n
 
 # ====================================================================== folds
 def _fold_pod(b: POD, S: np.ndarray) -> POD:
-    """A POD of the rows ``S`` with the rank and weights of ``b`` (exact or TSQR backend)."""
+    """A POD of the rows ``S`` with the rank and weights of ``b`` (exact or TSQR backend; a
+    full-field identity basis stays the identity, centred on the fold's rows)."""
+    if b.method == "identity":
+        return POD.identity(S, b.weights_)
     method = b.method if b.method in ("exact", "tsqr", "randomized") else "tsqr"
     rank = int(min(b.n_modes_, S.shape[0]))
     return POD(method=method, rank=rank, energy=None, random_state=b.random_state).fit(S, b.weights_)
@@ -314,28 +317,37 @@ def split_conformal(model: Any, X: Any, snapshots: Mapping[str, Any], groups: An
 
 
 def cross_conformal(model: Any, X: Any, snapshots: Mapping[str, Any], groups: Any,
-                    n_folds: int, samples: Any | None = None) -> Calibration:
+                    n_folds: int, samples: Any | None = None, points: Any | None = None) -> Calibration:
     """Cross-conformal calibration of the fitted ``model`` on its own training rows.
 
     ``X``, ``snapshots``: the training rows the model was fitted on (sample-major, every sample
     with the same times); ``groups``: the sample of each row (:func:`surroflow.snapshots.snapshot_groups`);
     ``n_folds``: ``K`` (capped at the number of samples; 0 = no calibration, reason recorded);
-    ``samples``: the sample ids to store (default: the distinct ``groups``).
+    ``samples``: the sample ids to store (default: the distinct ``groups``); ``points``: per
+    sample (in the order of the distinct ``groups``), the design point it realises
+    (``design.members``): folds then hold out whole points, so no member of a held-out point is
+    trained on (its forced response would leak into the fold).
     A failure to refit (a local cluster left empty by a fold) is recorded as the reason, not raised.
     """
-    from sklearn.model_selection import KFold
+    from sklearn.model_selection import GroupKFold, KFold
     t0 = time.perf_counter()
     X, S, g, order, nt = _sample_major(model, X, snapshots, groups, "cross-conformal")
     n = order.size
     ids = order if samples is None else np.asarray(samples)
     if n_folds < 1:
         return Calibration(samples=ids, reason="calibration_folds is 0 (no calibration)")
-    k = int(min(n_folds, n))
+    pts = None if points is None else np.asarray(points)
+    k = int(min(n_folds, n if pts is None else np.unique(pts).size))
     if n < 2:
         return Calibration(samples=ids, n_folds=k, reason=f"{n} training sample: nothing to calibrate on")
+    if k < 2:
+        return Calibration(samples=ids, n_folds=k, reason="the training samples are members of one design point: "
+                                                          "no point to hold out")
     residual = {v: np.empty((n, nt, S[v].shape[1])) for v in model.variables}
     try:
-        for fit_s, held_s in KFold(n_splits=k, shuffle=True, random_state=FOLD_SEED).split(np.arange(n)):
+        folds = (KFold(n_splits=k, shuffle=True, random_state=FOLD_SEED).split(np.arange(n)) if pts is None
+                 else GroupKFold(n_splits=k).split(np.arange(n), groups=pts))
+        for fit_s, held_s in folds:
             keep = np.isin(g, order[fit_s])
             fold = model.with_bases(fold_bases(model, S, keep)).fit(X[keep], {v: a[keep] for v, a in S.items()})
             held = ~keep
