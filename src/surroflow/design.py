@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from . import SurroflowError
-from .simulators.base import Parameter
+from .simulators.base import NOISE_SEED, Parameter, seed_from_entropy
 from .snapshots import SPLITS   # also the order of the joint permutation of split: random
 
 METHODS = ("sobol", "lhs", "grid", "random")
@@ -193,7 +193,6 @@ def with_members(ds: xr.Dataset, members: int) -> xr.Dataset:
         return ds
     n = ds.sizes["sample"]
     point, member = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
-    from .simulators.base import seed_from_entropy
     if ds.attrs.get("split") not in SPLITS:
         raise SurroflowError(f"design split {ds.attrs.get('split')!r} is not one of {list(SPLITS)}")
     base = [int(ds.attrs["design_seed"]), SPLITS.index(ds.attrs["split"])]
@@ -218,7 +217,6 @@ def members_of(ds: xr.Dataset) -> int:
 
 def design_records(ds: xr.Dataset) -> list[dict[str, float | int]]:
     """One ``{parameter: value}`` per sample, with the member's ``noise_seed`` when it has one."""
-    from .simulators.base import NOISE_SEED
     names = [str(p) for p in ds["parameter"].values]
     records = [dict(zip(names, map(float, row))) for row in ds["design"].values]
     if NOISE_SEED in ds.coords:

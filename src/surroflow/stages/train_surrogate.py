@@ -55,18 +55,16 @@ def open_generate(path: str, required: tuple[str, ...] = ()) -> Any:
     return open_dataset(path, stage=GENERATE_STAGES, required=("status", *required))
 
 
-def full_field_bases(train: Any, variables: Sequence[str], weights: str) -> dict[str, POD]:
-    """``{variable: POD.identity}`` of the ok training samples for a full-field model
-    (``basis: none``): no reduction, the weights of ``reduction.weights`` (the norm the
-    evaluation measures in is the one of the POD models)."""
-    chosen = list(variables) or snap.output_variables(train)
-    too_big = {v: snap.snapshot_layout(train, v).n_space for v in chosen
-               if snap.snapshot_layout(train, v).n_space > MAX_FULL_FIELD}
+def full_field_bases(train: Any, snapshots: Mapping[str, np.ndarray], weights: str) -> dict[str, POD]:
+    """``{variable: POD.identity}`` of the training ``snapshots`` (``{variable: matrix}`` of the
+    ok samples of ``train``) for a full-field model (``basis: none``): no reduction, the weights
+    of ``reduction.weights`` (the norm the evaluation measures in is the one of the POD models)."""
+    too_big = {v: S.shape[1] for v, S in snapshots.items() if S.shape[1] > MAX_FULL_FIELD}
     if too_big:
         raise SurroflowError(f"basis none: the full field of {too_big} has more than {MAX_FULL_FIELD} values per "
                              "snapshot; the identity basis is stored dense, so full-field models are for grids "
                              "of moderate size: use basis global")
-    return {v: POD.identity(snap.snapshot_matrix(train, v), snap.space_weights(train, v, weights)) for v in chosen}
+    return {v: POD.identity(S, snap.space_weights(train, v, weights)) for v, S in snapshots.items()}
 
 
 def load_bases(paths: Sequence[str], basis: str, where: str) -> dict[str, POD] | dict[str, LocalPOD]:
@@ -120,9 +118,11 @@ def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext
         train = open_generate(inputs["train"], ("design",))
         n_excluded = snap.n_flagged(train)
         train = snap.require_ok_samples(train, f"{where}: {inputs['train']}", "training samples")
+        S: dict[str, np.ndarray] = {}
         if basis == "none":
             red = ctx.section["reduction"]
-            bases = full_field_bases(train, red["variables"], red["weights"])
+            S = {v: snap.snapshot_matrix(train, v) for v in (list(red["variables"]) or snap.output_variables(train))}
+            bases = full_field_bases(train, S, red["weights"])
         else:
             bases = load_bases(_as_list(inputs["bases"]), basis, where)
         model = ReducedModel(bases, regressor, formulation=cfg["formulation"]).describe(train)
@@ -138,7 +138,7 @@ def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext
                                      f"layers, cos/sin position channels), but coordinate {d!r} is not marked "
                                      "periodic (attribute periodic = 1); use architecture dense")
         X = snap.snapshot_inputs(train, model.variables[0])
-        S = {v: snap.snapshot_matrix(train, v) for v in model.variables}
+        S = S or {v: snap.snapshot_matrix(train, v) for v in model.variables}
         logger.info("%s (%s, %s bases of %s): %d training rows x %d inputs (%d flagged samples excluded)",
                     name, kind, basis, model.variables, X.shape[0], X.shape[1], n_excluded)
         t0 = time.perf_counter()
