@@ -157,6 +157,16 @@ def test_polynomial_features():
     assert polynomial_features(z, 3).shape == (1, 6 + 10)
 
 
+@pytest.mark.parametrize("p,order", [(1, 3), (4, 2), (5, 3), (3, 4)])
+def test_polynomial_features_are_the_monomials_in_combination_order(p, order):
+    from itertools import combinations_with_replacement
+    z = np.random.default_rng(p).standard_normal((7, p))
+    expected = np.column_stack([np.prod(z[:, list(c)], axis=1) for d in range(2, order + 1)
+                                for c in combinations_with_replacement(range(p), d)])
+    np.testing.assert_allclose(polynomial_features(z, order), expected, rtol=1e-13)
+    assert polynomial_features(z, 1).shape == (7, 0)
+
+
 def test_torch_stepper_early_stopping_stops_and_restores_the_best_weights(l63, monkeypatch):
     from surroflow.forecast import neural
     seen = []

@@ -51,15 +51,17 @@ def best_seconds(fn: Callable[[], object], repeats: int, min_seconds: float = 0.
                  max_seconds: float = 1.0) -> float:
     """Seconds per call of ``fn()``, as :mod:`timeit` measures it: one timed call sizes a loop
     of ``number`` calls lasting about ``min_seconds``; the fastest of ``repeats`` loops, divided
-    by ``number``.  A call longer than ``max_seconds / repeats`` gets fewer loops (at least one
-    beside the sizing call): a slow batched query is timed in seconds, not minutes, and its
-    run-to-run noise is small against its length.  Call it after a warm-up call."""
+    by ``number``.  A call longer than ``max_seconds / repeats`` gets fewer loops, and one of
+    ``max_seconds`` or longer only the sizing call: a slow batched query is timed in seconds, not
+    minutes, and its run-to-run noise is small against its length.  Call it after a warm-up call."""
     t0 = time.perf_counter()
     fn()
     first = time.perf_counter() - t0
     number = int(min(10_000, max(1, math.ceil(min_seconds / max(first, 1e-7)))))
     best = first if number == 1 else math.inf
-    loops = max(1, min(int(repeats), int(max_seconds // max(first * number, 1e-9))))
+    loops = min(int(repeats), int(max_seconds // max(first * number, 1e-9)))
+    if loops < 1 and number > 1:          # sized to a loop of several calls: time that loop once
+        loops = 1
     for _ in range(loops):
         t0 = time.perf_counter()
         for _ in range(number):
@@ -79,11 +81,13 @@ def interleaved_seconds(hf: Callable[[int], object] | None, queries: Mapping[K, 
     """High-fidelity samples and surrogate queries timed side by side, in this process.
 
     One untimed warm-up call of ``hf`` and of every query on ``samples[0]``; then rounds over
-    ``samples`` (cycled; ``max(len(samples), hf_samples)`` rounds): in each, one timed
-    high-fidelity run ``hf(sample)`` (in the first ``hf_samples`` rounds), then every query in
-    order, timed by :func:`best_seconds` with ``repeats`` loops on the same sample.  Returns the
-    median high-fidelity seconds (NaN without ``hf`` or with ``hf_samples == 0``) and per query
-    the median over the rounds (NaN for all when ``samples`` is empty).
+    ``samples`` (cycled; ``max(len(samples), hf_samples)`` rounds): in each, the high-fidelity
+    run ``hf(sample)`` (in the first ``hf_samples`` rounds), then every query in order, all timed
+    alike by :func:`best_seconds` with ``repeats`` loops on the same sample (a solver run of a
+    second or more is timed once; a 0.1 s one is the fastest of ``repeats`` runs, as the query
+    beside it).  Returns the median high-fidelity seconds (NaN without ``hf`` or with
+    ``hf_samples == 0``) and per query the median over the rounds (NaN for all when ``samples``
+    is empty).
     """
     samples = list(samples)
     if not samples:
@@ -98,9 +102,7 @@ def interleaved_seconds(hf: Callable[[int], object] | None, queries: Mapping[K, 
     for j in range(max(len(samples), hf_n)):
         s = samples[j % len(samples)]
         if j < hf_n:
-            t0 = time.perf_counter()
-            hf(s)  # type: ignore[misc]
-            hf_times.append(time.perf_counter() - t0)
+            hf_times.append(best_seconds(lambda s=s: hf(s), repeats))  # type: ignore[misc]
         for k, q in queries.items():
             q_times[k].append(best_seconds(lambda q=q, s=s: q(s), repeats))
     hf_s = float(np.median(hf_times)) if hf_times else math.nan
