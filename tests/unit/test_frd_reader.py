@@ -91,6 +91,26 @@ def test_bad_number_names_file_and_line(tmp_path):
         read_frd(p)
 
 
+def test_whole_block_parse_equals_record_by_record(monkeypatch):
+    """Result blocks in ccx's layout are parsed at once; the record-by-record parser (forced
+    here) reads the same numbers, and a block the fast path declines (a short value) still gets
+    the careful parser's sentence."""
+    from surroflow.readers import frd
+    fast = read_frd(DATA / "plate_snippet.frd")
+    calls = []
+    real = frd._fast_records
+    monkeypatch.setattr(frd, "_fast_records", lambda *a: calls.append(real(*a)) or None)
+    slow = read_frd(DATA / "plate_snippet.frd")
+    assert any(c is not None for c in calls)               # the fixture's blocks take the fast path
+    assert [b.name for b in fast.blocks] == [b.name for b in slow.blocks]
+    for a, b in zip(fast.blocks, slow.blocks):
+        np.testing.assert_array_equal(a.node_ids, b.node_ids)
+        np.testing.assert_array_equal(a.values, b.values)
+    recs = [" -1         1 1.00000E+00-2.50000E-01", " -1         2 3.00000E+00 4.0000E+00"]
+    assert real(recs, 10, 2) is None                       # a value one column short
+    assert real(recs[:1], 10, 2)[1].tolist() == [[1.0, -0.25]]
+
+
 def test_missing_file_and_binary_format(tmp_path):
     with pytest.raises(FrdError, match="nope.frd"):
         read_frd(tmp_path / "nope.frd")

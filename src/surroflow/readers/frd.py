@@ -114,6 +114,27 @@ def _fields(text: str, start: int, width: int, where: str) -> list[float]:
     return out
 
 
+def _fast_records(recs: list[str], rwidth: int, ncomp: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Node numbers and values of a result block whose records are all ``' -1'`` lines of
+    exactly ``ncomp`` fixed-width values (the layout ccx writes), parsed at once (5x faster
+    than record by record); None where any record differs in any way (the record-by-record
+    parser then reads the block and names the line at fault)."""
+    start = 3 + rwidth
+    width = start + _VALUE_WIDTH * ncomp
+    body = [r.rstrip("\n\r") for r in recs]
+    if not body or set(map(len, body)) != {width}:
+        return None
+    try:                           # byte strings: numpy converts them 10x faster than str
+        chars = np.array(body, dtype="S").view("S1").reshape(len(body), width)
+        if not (chars[:, :3] == np.array([b" ", b"-", b"1"])).all():
+            return None
+        ids = chars[:, 3:start].copy().view(f"S{rwidth}")[:, 0].astype(np.int64)
+        values = chars[:, start:].copy().view(f"S{_VALUE_WIDTH}")
+        return ids, values.astype(float)
+    except (ValueError, UnicodeEncodeError):
+        return None
+
+
 def _int(text: str, where: str, what: str) -> int:
     try:
         return int(text)
@@ -242,6 +263,14 @@ def read_frd(path: str | os.PathLike[str]) -> FrdResult:
                 i += 1
             if not comps:
                 raise FrdError(f"{where(k0)}: result block {name} declares no stored components")
+            end = i
+            while end < n and not lines[end].startswith(" -3"):
+                end += 1
+            fast = _fast_records(lines[i:end], rwidth, len(comps)) if end < n else None
+            if fast is not None:
+                blocks.append(FrdBlock(name, time, step, incr, comps, *fast))
+                i = end + 1
+                continue
             ids: list[int] = []
             rows: list[list[float]] = []
             while i < n and not lines[i].startswith(" -3"):
