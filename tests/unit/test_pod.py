@@ -20,6 +20,17 @@ def test_round_trip_full_rank():
     np.testing.assert_allclose(pod.inverse_transform(pod.transform(X)), X, atol=1e-10)
 
 
+def test_inverse_transform_into_a_given_array():
+    """``out=`` writes the same fields in place (the blocked reconstruction of a batched query)."""
+    X = _data()
+    pod = POD(rank=5).fit(X)
+    Z = pod.transform(X)
+    out = np.full_like(X, np.nan)
+    got = pod.inverse_transform(Z[3:10], out=out[3:10])
+    np.testing.assert_allclose(out[3:10], pod.inverse_transform(Z[3:10]), rtol=1e-13, atol=1e-13)
+    assert np.shares_memory(got, out) and np.isnan(out[:3]).all() and np.isnan(out[10:]).all()
+
+
 def test_matches_numpy_svd():
     X = _data()
     pod = POD(rank=5).fit(X)

@@ -154,8 +154,14 @@ class POD:
         """Reduced coordinates (weighted projection)."""
         return ((np.asarray(X) - self.mean_) * self.weights_) @ self.modes_.T
 
-    def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
-        return np.asarray(Z) @ self.modes_ + self.mean_
+    def inverse_transform(self, Z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Fields ``Z @ modes + mean`` of the reduced coordinates ``Z``; with ``out`` (a
+        ``(len(Z), n_space)`` float array) written there, without a temporary."""
+        if out is None:
+            return np.asarray(Z) @ self.modes_ + self.mean_
+        np.matmul(np.asarray(Z), self.modes_, out=out)
+        out += self.mean_
+        return out
 
     def project(self, X: np.ndarray) -> np.ndarray:
         return self.inverse_transform(self.transform(X))
