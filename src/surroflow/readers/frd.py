@@ -116,8 +116,8 @@ def _fields(text: str, start: int, width: int, where: str) -> list[float]:
 
 def _fast_records(recs: list[str], rwidth: int, ncomp: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Node numbers and values of a result block whose records are all ``' -1'`` lines of
-    exactly ``ncomp`` fixed-width values (the layout ccx writes), parsed at once (5x faster
-    than record by record); None where any record differs in any way (the record-by-record
+    exactly ``ncomp`` fixed-width values (the layout ccx writes), parsed at once (3.4x faster
+    on a plate result file than record by record); None where any record differs in any way (the record-by-record
     parser then reads the block and names the line at fault)."""
     start = 3 + rwidth
     width = start + _VALUE_WIDTH * ncomp
