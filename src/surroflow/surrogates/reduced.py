@@ -74,9 +74,9 @@ PARTS = ("projection", "selection", "regression", "total")
 #: the formulations of a reduced model (see the module docstring)
 FORMULATIONS = ("auto", "pointwise", "trajectory")
 #: field values reconstructed per block (rows x space points): a block of ``Z @ modes`` stays in
-#: cache while it is written into the output (1 MiB; 256 KiB and 64 KiB time the same).  Sized by values, not rows: on the plate's
-#: 2,050-value displacement, 512-row blocks made a batched query 3.7x slower per point than a
-#: one-point query
+#: cache while it is written into the output (1 MiB; 256 KiB and 64 KiB time the same).  Sized by
+#: values, not rows: on the plate's 2,050-value displacement, 512-row blocks made a batched query
+#: 3.7x slower per point than a one-point query
 _RECONSTRUCT_VALUES = 1 << 17
 
 
