@@ -21,6 +21,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/model_error.smk"
 include: "workflow/rules/uq.smk"
+include: "workflow/rules/adaptive.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -37,6 +38,7 @@ rule all:
         get_uq_targets,
         get_equation_targets,
         get_online_targets,
+        get_adaptive_targets,
         rules.overview.output,
     default_target: True
 

@@ -240,6 +240,7 @@ def check_study(study: str, sc: Mapping[str, Any], notes: list[str], import_modu
         problems.append(f"studies.{study}.design.n_calibration: a forecast study has no conformal band to "
                         "calibrate; remove the key (or set it to 0)")
     problems += _check_estimators(study, sc, estimator_param_problems)
+    problems += _check_adaptive(study, sc)
     name = sc["simulator"]["name"]
     if name.startswith("python:") and not import_modules:
         notes.append(f"studies.{study}.simulator.name: {name!r} was not imported (importing runs its "
@@ -391,6 +392,49 @@ def _check_model_error(study: str, sc: Mapping[str, Any], cls: Any) -> list[str]
     return problems
 
 
+def _check_adaptive(study: str, sc: dict[str, Any]) -> list[str]:
+    """``design.adaptive`` against the rest of the study; fills ``budget`` (null: ``n_train``)."""
+    d = sc["design"]
+    ad = d.get("adaptive")
+    if ad is None:
+        return []
+    where = f"studies.{study}.design.adaptive"
+    if sc["task"] != "parametric":
+        return [f"{where}: adaptive sampling is for parametric studies; this study's task is {sc['task']!r}"]
+    problems = []
+    n_train = int(d["n_train"])
+    if ad["budget"] is None:
+        ad["budget"] = n_train
+    surrogates = sc.get("surrogates") or {}
+    if ad["surrogate"] not in surrogates:
+        problems.append(f"{where}.surrogate: {ad['surrogate']!r} is not a surrogate of the study; defined: "
+                        f"{sorted(surrogates)}")
+    elif surrogates[ad["surrogate"]]["basis"] != "global":
+        problems.append(f"{where}.surrogate: {ad['surrogate']!r} has basis {surrogates[ad['surrogate']]['basis']!r}; "
+                        "the rounds fit POD bases of their own samples: use a surrogate with basis global")
+    elif ad["indicator"] == "gp_std" and surrogates[ad["surrogate"]]["kind"] != "gaussian_process":
+        problems.append(f"{where}.indicator: gp_std needs a surrogate of kind gaussian_process; "
+                        f"{ad['surrogate']!r} is {surrogates[ad['surrogate']]['kind']!r}")
+    if ad["budget"] > n_train:
+        problems.append(f"{where}.budget: {ad['budget']} is more than design.n_train ({n_train}): the one-shot "
+                        "baseline of the same budget is the train design, so budget <= n_train")
+    if ad["initial"] >= ad["budget"]:
+        problems.append(f"{where}.initial: {ad['initial']} leaves no run of the budget ({ad['budget']}) to the "
+                        "rounds; initial < budget")
+    if d["method"] != "sobol" or d["split"] != "separate":
+        problems.append(f"{where}: needs design.method sobol and design.split separate (got {d['method']}, "
+                        f"{d['split']}): the one-shot curve trains on the first n points of the train design, "
+                        "a Sobol design of n points only for a Sobol sequence")
+    if int(d.get("members", 1)) > 1:
+        problems.append(f"{where}: not with design.members > 1 (a round adds parameter points, not members)")
+    from .adaptive.indicators import INDICATORS
+    try:
+        INDICATORS[ad["indicator"]](**ad["indicator_params"])
+    except SurroflowError as exc:
+        problems.append(f"{where}.indicator_params: {exc}")
+    return problems
+
+
 def _check_estimators(study: str, sc: Mapping[str, Any], problems_of: Any) -> list[str]:
     """Kinds, hyperparameter names and values of the study's surrogates (or forecast models)."""
     problems: list[str] = []
@@ -461,6 +505,11 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "evaluate_forecast": (*_GEN, "forecast"),
     "evaluate_online": (*_GEN, "forecast"),
     "propagate_uq": (*_GEN, "uq"),
+    # adaptive sampling (design.adaptive, handed to these stages as `adaptive`): the rounds and
+    # their evaluation beside the one-shot design
+    "generate_round": _GEN,
+    "adapt_round": (*_GEN, "reduction", "surrogates"),
+    "evaluate_adaptive": (*_GEN, "reduction", "surrogates"),
     # model-error discovery (task model_error): filter, regression, scoring of the three models
     "discover_model_error": (*_GEN, "model_error"),
     "evaluate_model_error": (*_GEN, "model_error", "forecast"),
@@ -469,7 +518,10 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
 }
 #: the stages that read ``simulator.max_failure_fraction`` (the others get the simulator
 #: section without it: changing the threshold reruns no simulation)
-FAILURE_FRACTION_STAGES = ("collect_batches", "import_files")
+FAILURE_FRACTION_STAGES = ("collect_batches", "import_files", "adapt_round")
+#: the stages of adaptive sampling: they get ``design.adaptive`` as the section ``adaptive``;
+#: every other stage gets the design without it (the one-shot runs do not depend on it)
+ADAPTIVE_STAGES = ("generate_round", "adapt_round", "evaluate_adaptive")
 
 
 def add_linear_baselines(cfg: dict[str, Any]) -> list[str]:
@@ -522,6 +574,13 @@ def stage_sections(study: Mapping[str, Any], stage: str, name: str | None = None
     out = {k: copy.deepcopy(study.get(k, "")) for k in STAGE_SECTIONS[stage]}
     if stage not in FAILURE_FRACTION_STAGES and "simulator" in out:
         out["simulator"].pop("max_failure_fraction", None)
+    if isinstance(out.get("design"), dict):
+        adaptive = out["design"].pop("adaptive", None)
+        if stage in ADAPTIVE_STAGES:
+            if adaptive is None:
+                raise SurroflowError(f"design.adaptive: the study has none ({stage} needs it)")
+            out["adaptive"] = adaptive
+            out["surrogates"] = {adaptive["surrogate"]: copy.deepcopy(study["surrogates"][adaptive["surrogate"]])}
     if stage == "train_surrogate":
         if name not in study["surrogates"]:
             raise SurroflowError(f"surrogates: no surrogate {name!r}; defined: {sorted(study['surrogates'])}")

@@ -68,6 +68,19 @@ def scale(unit: np.ndarray, params: Sequence[Parameter]) -> np.ndarray:
     return out
 
 
+def unscale(values: np.ndarray, params: Sequence[Parameter]) -> np.ndarray:
+    """The inverse of :func:`scale`: parameter values to the unit cube (log axis for a
+    log-scaled parameter)."""
+    values = np.asarray(values, dtype=float)
+    out = np.empty_like(values)
+    for j, p in enumerate(params):
+        if p.log_scale:
+            out[:, j] = (np.log(values[:, j]) - np.log(p.low)) / (np.log(p.high) - np.log(p.low))
+        else:
+            out[:, j] = (values[:, j] - p.low) / (p.high - p.low)
+    return out
+
+
 def check_ranges(declared: Sequence[Parameter], ranges: Mapping[str, Sequence[float]] | None) -> list[str]:
     """Every problem of the ``simulator.parameters`` ranges, one line each naming
     ``simulator.parameters.<name>`` and what is allowed: a name the simulator does not declare,
@@ -123,14 +136,15 @@ SEED_STREAM = 104729
 def make_design(params: Sequence[Parameter], method: str, n: int, seed: int,
                 split: str = "train") -> xr.Dataset:
     if n == 0:      # an empty split (no calibration design): nothing is drawn
-        return _to_dataset(np.zeros((0, len(params))), params, split, method, seed)
+        return design_dataset(np.zeros((0, len(params))), params, split, method, seed)
     unit = unit_design(method, n, len(params), seed)
     values = scale(unit, params)
-    return _to_dataset(values, params, split, method, seed)
+    return design_dataset(values, params, split, method, seed)
 
 
-def _to_dataset(values: np.ndarray, params: Sequence[Parameter], split: str, method: str,
-                seed: int, sample_ids: np.ndarray | None = None) -> xr.Dataset:
+def design_dataset(values: np.ndarray, params: Sequence[Parameter], split: str, method: str,
+                   seed: int, sample_ids: np.ndarray | None = None) -> xr.Dataset:
+    """A design dataset ``design(sample, parameter)`` of the points ``values`` (module docstring)."""
     n = values.shape[0]
     ds = xr.Dataset(
         {"design": (("sample", "parameter"), values,
@@ -177,7 +191,7 @@ def _point_designs(params: Sequence[Parameter], cfg: Mapping[str, Any]) -> dict[
     for split in SPLITS:
         idx = np.sort(perm[start:start + n[split]])
         start += n[split]
-        out[split] = _to_dataset(values[idx], params, split, method, seed)
+        out[split] = design_dataset(values[idx], params, split, method, seed)
         out[split]["source_index"] = ("sample", idx, {"long_name": "index in the joint design"})
     return out
 

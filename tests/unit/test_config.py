@@ -120,8 +120,8 @@ def test_stage_sections_isolate_unrelated_changes():
 
 
 def test_stage_sections_keyed_by_rule_names():
-    rules = re.findall(r"^rule (\w+):", "".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk")),
-                       re.M)
+    text = "".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
+    rules = re.findall(r"^(?:rule|checkpoint) (\w+):", text, re.M)
     assert sorted(rules) == sorted(STAGE_SECTIONS) == sorted(STAGES)
     for rule in rules:
         assert (ROOT / "workflow" / "scripts" / f"{rule}.py").exists()

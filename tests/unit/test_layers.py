@@ -37,7 +37,7 @@ TIERS: list[set[str]] = [
     {"design", "simulators", "readers", "mesh"},
     {"reduction", "dynamics"},
     {"surrogates", "forecast", "rom"},
-    {"evaluation", "uq"},
+    {"evaluation", "uq", "adaptive"},
     {"stages", "config", "distributed"},
     {"cli", "__main__", "api", "export", "export_reference"},
 ]

@@ -37,6 +37,7 @@ MODEL_ERROR = PLAN.study_regex("model_error")
 SIMULATED = PLAN.study_regex(files=False)
 IMPORTED = PLAN.study_regex(files=True)
 UQ = PLAN.uq_regex()
+ADAPTIVE = PLAN.adaptive_regex()
 
 
 wildcard_constraints:
@@ -167,6 +168,36 @@ def get_equation_targets(wildcards):
     """The equations of every equation-identifying forecaster (sindy) of the studies that run."""
     return [f"{RESULTS}/{s}/forecast/equations_{m}.txt" for s in _planned(PLAN.studies, "forecast")
             for m in _planned(PLAN.equation_models, s)]
+
+
+def get_round_design(wildcards):
+    """Round r's design: what round r - 1 selected."""
+    return f"{RESULTS}/{wildcards.study}/rounds/{int(wildcards.round) - 1}/selected.nc"
+
+
+def get_round_data(wildcards):
+    """The runs of rounds 1..r (round 0's are the first design.adaptive.initial train samples)."""
+    return [f"{RESULTS}/{wildcards.study}/rounds/{k}/generate.nc" for k in range(1, int(wildcards.round) + 1)]
+
+
+def get_adaptive_rounds(wildcards):
+    """Every round's indicator and model, round 0 to the one whose checkpoint says stop."""
+    from surroflow.io import open_dataset
+
+    indicators, models = [], []
+    for r in range(0, 10_000):
+        out = checkpoints.adapt_round.get(study=wildcards.study, round=str(r)).output
+        indicators.append(out.indicator)
+        models.append(out.model)
+        with open_dataset(out.indicator, stage="adapt_round") as ds:
+            if ds.attrs.get("stop"):
+                break
+    return {"indicators": indicators, "models": models}
+
+
+def get_adaptive_targets(wildcards):
+    """The adaptive summary of every study with design.adaptive that runs here."""
+    return [f"{RESULTS}/{s}/evaluation/adaptive_summary.csv" for s in _planned(PLAN.adaptive_studies)]
 
 
 def get_online_targets(wildcards):

@@ -48,6 +48,14 @@ WORKING_MEMORY = {"exact": 2.0, "tsqr": 1.0, "randomized": 1.0, "streaming": 1.0
 
 
 # =========================================================================== global basis
+def make_pod(reduction: Mapping[str, Any]) -> POD:
+    """An unfitted :class:`POD` with the settings of the validated ``reduction`` section (the
+    one place a config section becomes a POD: ``fit_pod`` and the adaptive rounds)."""
+    return POD(method=reduction["method"], rank=reduction["rank"], energy=reduction["energy"],
+               oversampling=reduction["oversampling"], power_iterations=reduction["power_iterations"],
+               random_state=reduction["seed"], chunk_snapshots=reduction["chunk_snapshots"])
+
+
 def choose_fit_mode(n_rows: int, n_space: int, method: str, memory_budget_mb: float | None,
                     mem_mb: float | None, baseline_bytes: float = 0.0) -> tuple[str, float | None]:
     """``(fit_mode, budget_bytes)``: ``streaming`` when the snapshot matrix plus the working
@@ -285,5 +293,6 @@ __all__ = [
     "choose_fit_mode",
     "fit_local_pod_file",
     "fit_pod_file",
+    "make_pod",
     "projection_study_file",
 ]

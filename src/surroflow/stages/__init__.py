@@ -46,7 +46,7 @@ from ..lineage import Expect
 STAGES = ("make_design", "generate_batch", "collect_batches", "import_files", "fit_pod", "fit_local_pod",
           "plot_projection_study", "train_surrogate", "evaluate_surrogates", "train_forecaster",
           "write_equations", "evaluate_forecast", "evaluate_online", "discover_model_error", "evaluate_model_error",
-          "propagate_uq", "overview")
+          "propagate_uq", "generate_round", "adapt_round", "evaluate_adaptive", "overview")
 
 #: the rules that make generate data (a ``{split}.nc`` of a study)
 GENERATE = ("collect_batches", "import_files")
@@ -74,6 +74,10 @@ EXPECTED_INPUTS: dict[str, dict[str, Expect]] = {
     "evaluate_model_error": {"test": Expect(GENERATE, "test"), "correction": Expect(("discover_model_error",), "train")},
     "propagate_uq": {"train": Expect(GENERATE, "train"), "bases": Expect(("fit_pod", "fit_local_pod")),
                      "model": Expect(("train_surrogate",), model=True)},
+    "generate_round": {"design": Expect(("adapt_round",), "train")},
+    "adapt_round": {"train": Expect(GENERATE, "train"), "rounds": Expect(("generate_round",), "train")},
+    "evaluate_adaptive": {"train": Expect(GENERATE, "train"), "test": Expect(GENERATE, "test"),
+                          "indicators": Expect(("adapt_round",)), "models": Expect(("adapt_round",), "train")},
     "overview": {},          # summary tables (CSV) of every study: not artifacts with lineage
 }
 

@@ -12,16 +12,8 @@ from __future__ import annotations
 import functools
 from typing import Any, Mapping
 
-from ..reduction.files import fit_pod_file
-from ..reduction.pod import POD
+from ..reduction.files import fit_pod_file, make_pod
 from . import StageContext
-
-
-def make_pod(reduction: Mapping[str, Any]) -> POD:
-    """An unfitted :class:`POD` with the settings of the validated ``reduction`` section."""
-    return POD(method=reduction["method"], rank=reduction["rank"], energy=reduction["energy"],
-               oversampling=reduction["oversampling"], power_iterations=reduction["power_iterations"],
-               random_state=reduction["seed"], chunk_snapshots=reduction["chunk_snapshots"])
 
 
 def run(inputs: Mapping[str, Any], outputs: Mapping[str, str], ctx: StageContext) -> None:

@@ -207,6 +207,37 @@ def runs_in_process(sim: Simulator, timeout: float | None, dask_cfg: Mapping[str
     return bool(getattr(sim, "vectorised", False)) and timeout is None and kind == "local"
 
 
+def run_design(sub: xr.Dataset, ctx: StageContext, label: str) -> xr.Dataset:
+    """The generate dataset of the design points ``sub`` (a slice of a design dataset): run as
+    :func:`run` describes, flagged samples logged; the caller adds provenance and writes it."""
+    from ..distributed import dask_client
+
+    records = design_records(sub)
+    sim_cfg = ctx.section["simulator"]
+    name, settings, timeout = sim_cfg["name"], dict(sim_cfg["settings"]), sim_cfg["timeout_s"]
+    sim = get_simulator(name, **settings)   # validates settings before any work
+    n = sub.sizes["sample"]
+    if runs_in_process(sim, timeout, ctx.dask):
+        # a vectorised simulator integrates the whole batch in one call: one task, no cluster to
+        # start (that would cost more than the batch) -- it runs here, in the job's process
+        log.info("%s: %d samples in one vectorised call in this job's process (one step: no "
+                 "per-sample progress)", label, n)
+        results = run_samples(name, settings, records, timeout)
+    else:
+        groups = [[r] for r in records]
+        with dask_client(ctx.dask, n_workers=ctx.threads, memory_mb=ctx.mem_mb) as client:
+            futures = client.map(run_samples, [name] * len(groups), [settings] * len(groups), groups,
+                                 [timeout] * len(groups), pure=False)
+            progress = Progress(n, label, unit="samples", logger=log)
+            results = _gather(groups, futures, int(sub["sample"].values[0]) if n else 0, progress,
+                              lambda res: _check_result(sim, res)[1] != STATUS_OK)
+    ds = batch_dataset(sim, sub, results)
+    for i in np.flatnonzero(ds["status"].values != STATUS_OK):
+        log.warning("sample %d flagged %s: %s", int(ds["sample"][i]), status_name(int(ds["status"][i])),
+                    str(ds["status_reason"][i].values))
+    return ds
+
+
 def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: StageContext) -> None:
     """Run batch number ``ctx.wildcards['batch']`` of the design ``inputs['design']``.
 
@@ -223,8 +254,6 @@ def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: 
     count, rate, ETA, samples flagged so far; every ~2 s or 10% of the batch, and the last);
     a vectorised batch is one step and says so; then one summary line per batch.
     """
-    from ..distributed import dask_client
-
     out = Path(outputs["batch"])   # temporaries a killed writer left beside it: removed by run_rule
     batch, batch_size = int(ctx.wildcards["batch"]), int(ctx.section["design"]["batch_size"])
     ctx.check_inputs(inputs)
@@ -234,35 +263,14 @@ def run(inputs: Mapping[str, str | list[str]], outputs: Mapping[str, str], ctx: 
     if lo >= n:
         raise SurroflowError(f"{inputs['design']}: batch {batch} starts at sample {lo} but the design has {n}")
     sub = design.isel(sample=slice(lo, hi))
-    records = design_records(sub)
-    sim_cfg = ctx.section["simulator"]
-    name, settings, timeout = sim_cfg["name"], dict(sim_cfg["settings"]), sim_cfg["timeout_s"]
-    sim = get_simulator(name, **settings)   # validates settings before any work
     label = f"{ctx.study} {ctx.wildcards['split']} batch {ctx.wildcards['batch']}"
-    log.info("%s: samples %d..%d of %d (%s)", label, lo, hi - 1, n, name)
+    log.info("%s: samples %d..%d of %d (%s)", label, lo, hi - 1, n, ctx.section["simulator"]["name"])
     t0 = time.perf_counter()
-    if runs_in_process(sim, timeout, ctx.dask):
-        # a vectorised simulator integrates the whole batch in one call: one task, no cluster to
-        # start (that would cost more than the batch) -- it runs here, in the job's process
-        log.info("%s: %d samples in one vectorised call in this job's process (one step: no "
-                 "per-sample progress)", label, hi - lo)
-        results = run_samples(name, settings, records, timeout)
-    else:
-        groups = [[r] for r in records]
-        with dask_client(ctx.dask, n_workers=ctx.threads, memory_mb=ctx.mem_mb) as client:
-            futures = client.map(run_samples, [name] * len(groups), [settings] * len(groups), groups,
-                                 [timeout] * len(groups), pure=False)
-            progress = Progress(hi - lo, label, unit="samples", logger=log)
-            results = _gather(groups, futures, lo, progress,
-                              lambda res: _check_result(sim, res)[1] != STATUS_OK)
-    ds = batch_dataset(sim, sub, results)
-    flagged = np.flatnonzero(ds["status"].values != STATUS_OK)
-    for i in flagged:
-        log.warning("sample %d flagged %s: %s", int(ds["sample"][i]), status_name(int(ds["status"][i])),
-                    str(ds["status_reason"][i].values))
+    ds = run_design(sub, ctx, label)
     ds.attrs.update(ctx.provenance(inputs, str(out), batch=batch, batch_size=batch_size,
                                    split=ctx.wildcards["split"]))
     write_dataset(ds, out)
     wall = time.perf_counter() - t0
+    flagged = int(np.sum(ds["status"].values != STATUS_OK))
     log.info("%s done in %.1f s (%s samples/s): %d ok, %d flagged", label, wall,
-             format_rate((hi - lo) / wall) if wall > 0 else "?", hi - lo - flagged.size, flagged.size)
+             format_rate((hi - lo) / wall) if wall > 0 else "?", hi - lo - flagged, flagged)

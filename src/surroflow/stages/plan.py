@@ -170,6 +170,15 @@ class Plan:
             raise SurroflowError(f"studies.{study}: no uq section")
         return str(uq["surrogate"])
 
+    def adaptive_studies(self) -> list[str]:
+        """The parametric studies that run here and have ``design.adaptive``."""
+        return [s for s in self.studies("parametric") if self.study(s)["design"].get("adaptive")]
+
+    def adaptive_regex(self) -> str:
+        """A wildcard constraint matching the declared parametric studies with ``design.adaptive``."""
+        names = [s for s in self.declared("parametric") if self.study(s)["design"].get("adaptive")]
+        return "|".join(names) if names else NO_STUDY
+
     def online_studies(self) -> list[str]:
         """The forecast studies with a ``forecast.online`` section that can run here."""
         return [s for s in self.studies("forecast") if self.study(s)["forecast"].get("online") is not None]

@@ -1,0 +1,311 @@
+"""Error indicators: where in the parameter space a reduced model's error is largest, estimated
+from the training samples only (the test design never reaches them).
+
+Every indicator answers one question with one interface (:class:`Indicator`): given the round's
+:class:`RoundFit` (its training samples, the fitted reduced model and a way to refit it on a
+subset) and candidate points, a **score** per candidate that estimates the relative L2 error of
+the model there (the same norm as :meth:`surroflow.surrogates.reduced.ReducedModel.error_split`,
+all times of a sample, the worst variable).  A new indicator is one small registered class.
+
+* ``gp_std`` -- the predictive standard deviation of a GP on the reduced coefficients,
+  reconstructed to a field (:meth:`ReducedModel.predict_fields` with ``return_std``) and
+  divided by the predicted field's norm;
+* ``committee`` -- the disagreement of ``members`` models of the study's surrogate kind, each
+  fitted (bases included) on a random ``subsample`` fraction of the training samples: the RMS
+  spread of their fields about the committee mean, relative to its norm;
+* ``cross_validation`` -- the K-fold cross-validation error of each training sample (model and
+  bases refitted without its fold), interpolated to the candidates by inverse-distance weights
+  and multiplied by an exploration factor ``min(1, d / h)`` (``d``: distance to the nearest
+  training point, ``h``: the median nearest-neighbour spacing of the training points), so that
+  a candidate on top of a sampled point scores 0 and one a spacing away its full error.
+  EZyRB's leave-one-out ``optimal_mu`` picks the point farthest from the others in the
+  worst-error simplex; this spreads the same information over the whole space.
+
+Distances are taken in the unit cube of the design (log-scaled parameters on their log axis),
+so that parameters in different units weigh alike.
+
+:func:`stopping_estimate` is the estimate the stopping rule compares with ``target_error``,
+the same for every indicator: the cross-validation errors interpolated over the candidate pool
+and averaged, or their largest value (a uniform pool, like the test design, so it estimates the
+mean or the largest test error).  Leave-one-out (``folds: 0``) refits on all samples but one;
+K-fold refits on fewer, so it overestimates the error of the model fitted on all of them.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+
+import numpy as np
+
+from .. import SurroflowError
+
+if TYPE_CHECKING:   # the config check reads the registry: it imports no model code
+    from ..surrogates.reduced import ReducedModel
+
+logger = logging.getLogger(__name__)
+
+_TINY = np.finfo(float).tiny
+
+
+# ====================================================================== training set and refits
+@dataclass
+class TrainingSet:
+    """The ok training samples of a round, as a reduced model fits them.
+
+    ``X``, ``S``: the snapshot rows (sample-major: every sample's times in a block) and their
+    inputs; ``groups``: the sample of each row; ``unit``: ``(n_samples, n_parameters)`` design
+    points in the unit cube, one per sample in the order of their first row; ``weights``: the
+    inner-product weights per variable (``reduction.weights``)."""
+
+    X: np.ndarray
+    S: dict[str, np.ndarray]
+    groups: np.ndarray
+    unit: np.ndarray
+    weights: dict[str, np.ndarray]
+
+    def __post_init__(self) -> None:
+        uniq, first = np.unique(self.groups, return_index=True)
+        self.samples = uniq[np.argsort(first)]
+        if self.samples.size != self.unit.shape[0]:
+            raise SurroflowError(f"{self.samples.size} samples in the snapshot rows, {self.unit.shape[0]} design points")
+
+    @property
+    def n(self) -> int:
+        return int(self.samples.size)
+
+    def rows(self, keep: np.ndarray | None) -> np.ndarray:
+        """Row mask of the samples at positions ``keep`` (all when None)."""
+        if keep is None:
+            return np.ones(self.groups.size, dtype=bool)
+        return np.isin(self.groups, self.samples[np.asarray(keep)])
+
+
+def sample_errors(model: ReducedModel, X: np.ndarray, S: Mapping[str, np.ndarray], groups: np.ndarray) -> np.ndarray:
+    """Relative L2 error of each sample (its rows together, the worst variable), in the order of
+    the distinct ``groups`` sorted (:meth:`ReducedModel.error_split`)."""
+    split = model.error_split(X, S, groups)
+    return np.max(np.stack([split[v]["per_group"]["total"] for v in model.variables]), axis=0)
+
+
+@dataclass
+class RoundFit:
+    """One round's reduced model and what the indicators need to refit it.
+
+    ``template``: an unfitted :class:`ReducedModel` described on the training data (its bases are
+    replaced by fresh PODs of ``reduction`` on every fit); ``folds``: K of the cross-validation
+    (capped at the number of samples; 0: leave one out); ``seed``: of the folds and the committee."""
+
+    template: ReducedModel
+    data: TrainingSet
+    reduction: Mapping[str, Any]
+    folds: int = 5
+    seed: int = 0
+    model: ReducedModel | None = None
+    _cv: np.ndarray | None = field(default=None, repr=False)
+
+    def fit(self, keep: np.ndarray | None = None) -> ReducedModel:
+        """The template fitted (POD bases and regressor) on the samples at positions ``keep``."""
+        from ..reduction.files import make_pod
+        rows = self.data.rows(keep)
+        S = {v: self.data.S[v][rows] for v in self.template.variables}
+        bases = {v: make_pod(self.reduction).fit(S[v], self.data.weights[v]) for v in self.template.variables}
+        return self.template.with_bases(bases).fit(self.data.X[rows], S)
+
+    def fitted(self) -> ReducedModel:
+        """The model on all the round's samples (fitted once)."""
+        if self.model is None:
+            self.model = self.fit()
+        return self.model
+
+    def cv_errors(self) -> np.ndarray:
+        """K-fold cross-validation error of each training sample (order of ``data.samples``):
+        the model, bases included, refitted without the sample's fold."""
+        if self._cv is None:
+            from sklearn.model_selection import KFold
+            n = self.data.n
+            k = n if self.folds == 0 else int(min(self.folds, n))
+            if k < 2:
+                raise SurroflowError(f"cross-validation needs at least 2 training samples, the round has {n}")
+            err = np.empty(n)
+            for fit_idx, held in KFold(n_splits=k, shuffle=True, random_state=self.seed).split(np.arange(n)):
+                model = self.fit(fit_idx)
+                rows = self.data.rows(held)
+                e = sample_errors(model, self.data.X[rows], {v: a[rows] for v, a in self.data.S.items()},
+                                  self.data.groups[rows])
+                err[held] = _held_order(self.data, held, e)
+            self._cv = err
+        return self._cv
+
+
+def _held_order(data: TrainingSet, held: np.ndarray, errors_sorted: np.ndarray) -> np.ndarray:
+    """Errors of the held samples (given per sorted sample id) in the order of ``held``."""
+    ids = data.samples[held]
+    return errors_sorted[np.searchsorted(np.sort(ids), ids)]
+
+
+# ====================================================================== geometry
+def spacing(points: np.ndarray) -> float:
+    """Median distance from each point to its nearest other point (unit cube)."""
+    from scipy.spatial import cKDTree
+    if points.shape[0] < 2:
+        return 1.0
+    d, _ = cKDTree(points).query(points, k=2)
+    return float(np.median(d[:, 1])) or 1.0
+
+
+def idw(points: np.ndarray, values: np.ndarray, queries: np.ndarray, power: float = 2.0,
+        neighbours: int = 8) -> np.ndarray:
+    """Inverse-distance-weighted interpolation of ``values`` at ``points`` to ``queries`` (the
+    ``neighbours`` nearest; exact at a point)."""
+    from scipy.spatial import cKDTree
+    k = int(min(neighbours, points.shape[0]))
+    d, i = cKDTree(points).query(queries, k=k)
+    d, i = d.reshape(len(queries), k), i.reshape(len(queries), k)
+    w = 1.0 / np.maximum(d, 1e-12) ** power
+    return np.sum(w * values[i], axis=1) / np.sum(w, axis=1)
+
+
+def nearest_distance(points: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Distance from each query to the nearest of ``points``."""
+    from scipy.spatial import cKDTree
+    return cKDTree(points).query(queries, k=1)[0]
+
+
+# ====================================================================== indicators
+INDICATORS: dict[str, type["Indicator"]] = {}
+
+
+def register(cls: type["Indicator"]) -> type["Indicator"]:
+    INDICATORS[cls.name] = cls
+    return cls
+
+
+class Indicator:
+    """Scores candidate points by the error they are estimated to have (relative L2, worst
+    variable).  ``candidates_x``: the points in parameter units, ``candidates_unit`` in the unit
+    cube."""
+    from scipy.spatial import cKDTree
+
+    name: ClassVar[str] = ""
+    #: settings of the indicator and their defaults (``design.adaptive.indicator_params``)
+    defaults: ClassVar[Mapping[str, Any]] = {}
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            raise SurroflowError(f"indicator {self.name}: unknown settings {unknown}; allowed: "
+                                 f"{sorted(self.defaults) or 'none'}")
+        self.params = {**self.defaults, **params}
+
+    def scores(self, fit: RoundFit, candidates_x: np.ndarray, candidates_unit: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+def _field_norms(model: ReducedModel, fields: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """Weighted L2 norm of each candidate's field (all its times), per variable."""
+    out = {}
+    for v in model.variables:
+        a = fields[v].reshape(n, -1, model.bases[v].weights_.size)
+        out[v] = np.sqrt(np.einsum("nts,nts,s->n", a, a, model.bases[v].weights_))
+    return out
+
+
+@register
+class GPStd(Indicator):
+    """Predictive std of the GP regressor, as a field, relative to the predicted field."""
+
+    name = "gp_std"
+
+    def scores(self, fit: RoundFit, candidates_x: np.ndarray, candidates_unit: np.ndarray) -> np.ndarray:
+        model = fit.fitted()
+        if not model.supports_std:
+            raise SurroflowError(f"indicator gp_std needs a regressor with a predictive std (kind gaussian_process); "
+                                 f"the adaptive surrogate is {model.regressor.kind!r}")
+        mean, std = model.predict_fields(candidates_x, return_std=True)
+        n = candidates_x.shape[0]
+        m, s = _field_norms(model, mean, n), _field_norms(model, std, n)
+        return np.max(np.stack([s[v] / np.maximum(m[v], _TINY) for v in model.variables]), axis=0)
+
+
+@register
+class Committee(Indicator):
+    """Spread of a committee of models, each fitted on a random subsample of the training samples."""
+
+    name = "committee"
+    defaults = {"members": 8, "subsample": 0.9}
+
+    def scores(self, fit: RoundFit, candidates_x: np.ndarray, candidates_unit: np.ndarray) -> np.ndarray:
+        members, frac = int(self.params["members"]), float(self.params["subsample"])
+        if members < 2 or not 0 < frac < 1:
+            raise SurroflowError(f"indicator committee: members must be >= 2 and subsample in (0, 1); got "
+                                 f"{members}, {frac}")
+        n = fit.data.n
+        size = max(2, int(round(frac * n)))
+        rng = np.random.default_rng(fit.seed)
+        preds = [fit.fit(np.sort(rng.choice(n, size, replace=False))).predict_fields(candidates_x)
+                 for _ in range(members)]
+        model = fit.fitted()
+        out = []
+        for v in model.variables:
+            stack = np.stack([p[v].reshape(candidates_x.shape[0], -1) for p in preds])
+            mean = stack.mean(axis=0)
+            w = np.tile(model.bases[v].weights_, stack.shape[2] // model.bases[v].weights_.size)
+            spread = np.sqrt(np.mean(np.einsum("bns,s->bn", (stack - mean) ** 2, w), axis=0))
+            out.append(spread / np.maximum(np.sqrt(np.einsum("ns,ns,s->n", mean, mean, w)), _TINY))
+        return np.max(np.stack(out), axis=0)
+
+
+@register
+class CrossValidation(Indicator):
+    """K-fold cross-validation errors interpolated to the candidates, times an exploration factor."""
+
+    name = "cross_validation"
+    defaults = {"power": 2.0}
+
+    def scores(self, fit: RoundFit, candidates_x: np.ndarray, candidates_unit: np.ndarray) -> np.ndarray:
+        pts = fit.data.unit
+        e = idw(pts, fit.cv_errors(), candidates_unit, float(self.params["power"]))
+        return e * np.minimum(1.0, nearest_distance(pts, candidates_unit) / spacing(pts))
+
+
+def make_indicator(name: str, params: Mapping[str, Any] | None = None) -> Indicator:
+    if name not in INDICATORS:
+        raise SurroflowError(f"design.adaptive.indicator: {name!r} is not an indicator; allowed: {sorted(INDICATORS)}")
+    return INDICATORS[name](**dict(params or {}))
+
+
+#: how the per-sample errors of a design are summarised (``design.adaptive.metric``)
+METRICS = {"mean": np.mean, "max": np.max}
+
+
+def stopping_estimate(fit: RoundFit, candidates_unit: np.ndarray, metric: str = "mean") -> float:
+    """The test error (``metric``: mean or largest relative L2 error over a uniform design) the
+    round's model is estimated to have: its cross-validation errors interpolated over the
+    (uniform) candidate pool, then averaged or maximised."""
+    return float(METRICS[metric](idw(fit.data.unit, fit.cv_errors(), candidates_unit)))
+
+
+# ====================================================================== batch selection
+def select_batch(scores: np.ndarray, candidates_unit: np.ndarray, train_unit: np.ndarray, k: int,
+                 length: float | None = None) -> np.ndarray:
+    """Indices of ``k`` candidates: greedily the highest score, each pick damping the scores of
+    its neighbours by ``1 - exp(-(d / length)^2)`` (``length``: the training points' median
+    spacing), so that a batch does not pile up on one peak of the indicator."""
+    s = np.asarray(scores, dtype=float).copy()
+    if k > s.size:
+        raise SurroflowError(f"{k} points asked of {s.size} candidates; raise design.adaptive.candidates")
+    ell = spacing(train_unit) if length is None else float(length)
+    chosen: list[int] = []
+    for _ in range(k):
+        i = int(np.argmax(s))
+        chosen.append(i)
+        d = np.linalg.norm(candidates_unit - candidates_unit[i], axis=1)
+        s *= 1.0 - np.exp(-(d / ell) ** 2)
+        s[chosen] = -np.inf
+    return np.asarray(chosen, dtype=int)
+
+
+__all__ = ["METRICS", "INDICATORS", "Indicator", "GPStd", "Committee", "CrossValidation", "RoundFit", "TrainingSet",
+           "make_indicator", "stopping_estimate", "select_batch", "sample_errors", "idw", "spacing",
+           "nearest_distance", "register"]

@@ -1,0 +1,218 @@
+"""Adaptive sampling (surroflow.adaptive): the indicators on an analytic field with a sharp
+feature, the leave-one-out errors, the batch selection, the stopping rule and the runs-to-target
+interpolation; the config checks of design.adaptive."""
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+from surroflow import SurroflowError
+from surroflow.adaptive.indicators import (RoundFit, TrainingSet, idw, make_indicator, sample_errors,
+                                           select_batch, spacing, stopping_estimate)
+from surroflow.adaptive.files import runs_to_reach
+from surroflow.adaptive.rounds import run_round
+from surroflow.config import stage_sections, validate_config
+from surroflow.design import scale, unit_design, unscale
+from surroflow.reduction.pod import POD
+from surroflow.simulators.base import Parameter
+from surroflow.surrogates.reduced import ReducedModel
+from surroflow.surrogates.registry import make_estimator
+
+GRID = np.linspace(0.0, 1.0, 64)
+REDUCTION = {"method": "exact", "rank": None, "energy": 0.999999, "oversampling": 10, "power_iterations": 2,
+             "seed": 0, "chunk_snapshots": 4096}
+#: the sharp feature: a step in p0 of width 0.03 at 0.7
+EDGE, WIDTH = 0.7, 0.03
+
+
+def field(p: np.ndarray) -> np.ndarray:
+    """A field linear in p0 with a sharp change at p0 = EDGE (rows of p -> rows of fields)."""
+    p = np.atleast_2d(p)
+    step = np.tanh((p[:, :1] - EDGE) / WIDTH)
+    return 1.0 + 0.3 * p[:, :1] * np.sin(2 * np.pi * GRID) + 0.5 * step * np.cos(3 * np.pi * GRID)
+
+
+def training(points: np.ndarray, f=field) -> TrainingSet:
+    n = points.shape[0]
+    return TrainingSet(X=points, S={"u": f(points)}, groups=np.arange(n), unit=points,
+                       weights={"u": np.full(GRID.size, 1.0 / GRID.size)})
+
+
+def round_fit(points: np.ndarray, kind: str = "gaussian_process", folds: int = 0) -> RoundFit:
+    template = ReducedModel({"u": POD()}, make_estimator(kind, {}, "surrogate"))
+    return RoundFit(template, training(points), REDUCTION, folds=folds, seed=0)
+
+
+def _rounds(indicator: str, kind: str, n_rounds: int = 4, per_round: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """``n_rounds`` rounds from 6 Sobol points on [0, 1]; (all points, the chosen ones)."""
+    cu = unit_design("sobol", 512, 1, 11)
+    pts = unit_design("sobol", 6, 1, 3)
+    chosen = []
+    for r in range(n_rounds):
+        fit = round_fit(pts, kind)
+        res = run_round(fit.template, fit.data, REDUCTION, _adaptive(indicator, per_round=per_round), r,
+                        pts.shape[0], cu, cu)
+        assert not res.stop and res.selected.size == per_round
+        chosen.append(cu[res.selected])
+        pts = np.vstack([pts, chosen[-1]])
+    return pts, np.vstack(chosen)
+
+
+def _adaptive(indicator: str, **over):
+    return {"folds": 0, "seed": 0, "budget": 40, "per_round": 4, "max_rounds": 10, "target_error": 1e-9,
+            "indicator": indicator, "indicator_params": {}, "metric": "mean", **over}
+
+
+@pytest.mark.parametrize("indicator", ["cross_validation", "committee"])
+def test_error_indicators_put_the_points_on_the_sharp_feature(indicator):
+    """Four rounds of 2 points: at least 40% of the chosen points lie within 0.1 of the step
+    (a uniform design puts 20% there), and no point is chosen twice."""
+    pts, chosen = _rounds(indicator, "rbf")
+    near = np.abs(chosen[:, 0] - EDGE) < 0.1
+    assert near.mean() >= 0.4, (indicator, np.sort(chosen[:, 0]))
+    assert len({tuple(p) for p in pts}) == pts.shape[0]
+
+
+def test_gp_std_fills_the_largest_gaps_of_the_design():
+    """A stationary GP's predictive std depends on where the points are, not on the field: it
+    picks the candidates farthest from the design (blind to a feature between the points)."""
+    from surroflow.adaptive.indicators import nearest_distance
+    cu = unit_design("sobol", 512, 1, 11)
+    pts = unit_design("sobol", 6, 1, 3)
+    fit = round_fit(pts)
+    scores = make_indicator("gp_std").scores(fit, cu, cu)
+    gap = nearest_distance(pts, cu)
+    best = np.argsort(scores)[-5:]
+    assert np.all(gap[best] > np.median(gap))
+    assert np.corrcoef(scores, gap)[0, 1] > 0.5
+    assert np.all(scores[gap < 1e-6] < 1e-3 * scores.max())   # at a training point: no uncertainty
+
+
+def test_leave_one_out_errors_are_those_of_refits_without_each_sample():
+    pts = unit_design("sobol", 8, 1, 5)
+    fit = round_fit(pts, kind="linear", folds=0)
+    cv = fit.cv_errors()
+    for i in range(8):
+        keep = np.delete(np.arange(8), i)
+        model = fit.fit(keep)
+        e = sample_errors(model, pts[i:i + 1], {"u": field(pts[i:i + 1])}, np.array([0]))
+        assert cv[i] == pytest.approx(float(e[0]), rel=1e-10)
+    assert np.all(cv > 0)
+
+
+def test_stopping_estimate_tracks_the_test_error_on_a_smooth_field():
+    """On a smooth field the leave-one-out estimate over the candidate pool is an upper bound of
+    the mean error on an independent test design, within a factor 10 (each refit has one sample
+    fewer; on the Burgers study it was within 1.4-1.8x)."""
+    pts = unit_design("sobol", 16, 2, 1)
+    test = unit_design("random", 200, 2, 99)
+    smooth = lambda p: 1.0 + np.atleast_2d(p)[:, 1:2] * np.sin(2 * np.pi * GRID) + \
+        0.3 * np.atleast_2d(p)[:, :1] ** 2 * np.cos(np.pi * GRID)   # noqa: E731
+    data = TrainingSet(X=pts, S={"u": smooth(pts)}, groups=np.arange(16), unit=pts,
+                       weights={"u": np.full(GRID.size, 1.0 / GRID.size)})
+    fit = RoundFit(ReducedModel({"u": POD()}, make_estimator("gaussian_process", {}, "surrogate")), data, REDUCTION)
+    true = np.mean(sample_errors(fit.fitted(), test, {"u": smooth(test)}, np.arange(200)))
+    est = stopping_estimate(fit, unit_design("sobol", 512, 2, 7))
+    assert 1.0 <= est / true <= 10.0, (est, true)
+
+
+def test_batch_selection_spreads_a_batch_off_a_single_peak():
+    cu = unit_design("sobol", 2048, 2, 0)
+    scores = np.exp(-np.sum((cu - 0.5) ** 2, axis=1) / 0.05)
+    train = unit_design("sobol", 16, 2, 1)
+    chosen = select_batch(scores, cu, train, 4)
+    assert chosen[0] == int(np.argmax(scores))
+    d = np.linalg.norm(cu[chosen][:, None] - cu[chosen][None], axis=2)[np.triu_indices(4, 1)]
+    assert d.min() > 0.5 * spacing(train)
+    # without the damping the four best points crowd together
+    top = np.argsort(scores)[-4:]
+    dtop = np.linalg.norm(cu[top][:, None] - cu[top][None], axis=2)[np.triu_indices(4, 1)]
+    assert dtop.min() < d.min()
+    with pytest.raises(SurroflowError, match="raise design.adaptive.candidates"):
+        select_batch(scores[:3], cu[:3], train, 4)
+
+
+def test_rounds_stop_at_the_target_the_budget_or_the_last_round():
+    cu = unit_design("sobol", 256, 1, 11)
+    pts = unit_design("sobol", 8, 1, 3)
+    fit = round_fit(pts, kind="linear")
+    assert run_round(fit.template, fit.data, REDUCTION, _adaptive("cross_validation", target_error=10.0), 0, 8,
+                     cu, cu).stop == "target_error"
+    res = run_round(fit.template, fit.data, REDUCTION, _adaptive("cross_validation", budget=8), 0, 8, cu, cu)
+    assert res.stop == "budget" and res.selected.size == 0 and np.isnan(res.scores).all()
+    assert run_round(fit.template, fit.data, REDUCTION, _adaptive("cross_validation", max_rounds=2), 2, 8,
+                     cu, cu).stop == "max_rounds"
+    # the last round of the budget takes what is left of it
+    assert run_round(fit.template, fit.data, REDUCTION, _adaptive("cross_validation", budget=10), 0, 8,
+                     cu, cu).selected.size == 2
+
+
+def test_gp_std_needs_a_regressor_with_a_std():
+    pts = unit_design("sobol", 8, 1, 3)
+    with pytest.raises(SurroflowError, match="gp_std needs a regressor"):
+        make_indicator("gp_std").scores(round_fit(pts, kind="linear"), pts, pts)
+    with pytest.raises(SurroflowError, match="not an indicator"):
+        make_indicator("variance")
+    with pytest.raises(SurroflowError, match="unknown settings"):
+        make_indicator("committee", {"size": 3})
+
+
+def test_idw_is_exact_at_the_points_and_between_their_values():
+    pts = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    v = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(idw(pts, v, pts), v)
+    mid = idw(pts, v, np.array([[0.3, 0.3]]))
+    assert 1.0 < mid[0] < 3.0
+
+
+def test_unscale_inverts_scale_on_log_and_linear_axes():
+    params = [Parameter("nu", 0.01, 0.1, log_scale=True), Parameter("a", 0.5, 1.5)]
+    u = unit_design("sobol", 16, 2, 0)
+    np.testing.assert_allclose(unscale(scale(u, params), params), u, atol=1e-12)
+
+
+def test_runs_to_reach_interpolates_the_first_crossing():
+    assert runs_to_reach([8, 12, 16], [0.1, 0.02, 0.01], 0.1) == 8
+    n = runs_to_reach([8, 12, 16], [0.1, 0.04, 0.01], 0.02)
+    assert 12 < n < 16 and n == pytest.approx(12 + 4 * math.log(2) / math.log(4))
+    assert math.isnan(runs_to_reach([8, 12], [0.1, 0.05], 0.01))
+
+
+# ---------------------------------------------------------------------------------- config
+def _config(**adaptive):
+    return {"studies": {"s": {
+        "task": "parametric",
+        "simulator": {"name": "burgers", "parameters": {"nu": [0.02, 0.1], "amplitude": [0.5, 1.5]}},
+        "design": {"n_train": 16, "n_test": 4, "adaptive": {"surrogate": "gp", "target_error": 0.01, **adaptive}},
+        "surrogates": {"gp": {"kind": "gaussian_process"}, "mlp": {"kind": "mlp"}}}}}
+
+
+def test_config_fills_the_budget_and_keeps_the_rounds_out_of_the_generation_settings():
+    cfg = validate_config(_config())
+    sc = cfg["studies"]["s"]
+    assert sc["design"]["adaptive"]["budget"] == 16
+    pod = stage_sections(sc, "fit_pod")
+    assert "adaptive" not in pod["design"] and "adaptive" not in pod
+    ad = stage_sections(sc, "adapt_round")
+    assert ad["adaptive"]["per_round"] == 4 and "adaptive" not in ad["design"]
+    assert list(ad["surrogates"]) == ["gp"]
+    # changing the rounds leaves the one-shot stages' sections (their config hash) as they were
+    other = copy.deepcopy(sc)
+    other["design"]["adaptive"]["per_round"] = 2
+    assert stage_sections(other, "collect_batches") == stage_sections(sc, "collect_batches")
+    assert stage_sections(other, "adapt_round") != stage_sections(sc, "adapt_round")
+
+
+@pytest.mark.parametrize("adaptive, message", [
+    ({"budget": 20}, "design.adaptive.budget: 20 is more than design.n_train"),
+    ({"surrogate": "rbf"}, "design.adaptive.surrogate: 'rbf' is not a surrogate of the study"),
+    ({"surrogate": "mlp", "indicator": "gp_std"}, "design.adaptive.indicator: gp_std needs a surrogate of kind gaussian_process"),
+    ({"initial": 16}, "design.adaptive.initial: 16 leaves no run"),
+    ({"indicator": "committee", "indicator_params": {"n": 2}}, "design.adaptive.indicator_params"),
+])
+def test_config_refuses_adaptive_settings_that_do_not_fit_the_study(adaptive, message):
+    with pytest.raises(SurroflowError, match="studies.s." + message.replace("(", r"\(").replace(")", r"\)")):
+        validate_config(_config(**adaptive))
