@@ -237,8 +237,10 @@ def start_run_cluster():
         return
     todo = [s for s in PLAN.studies() if PLAN.study(s)["simulator"]["name"] != "files"
             and PLAN.per_sample_tasks(s)
-            and any(not os.path.exists(f) for split in _planned(PLAN.splits, s)
-                    for f in batch_files(s, split))]
+            and (any(not os.path.exists(f) for split in _planned(PLAN.splits, s) for f in batch_files(s, split))
+                 # adaptive rounds still to run (how many is known only as they finish)
+                 or (s in PLAN.adaptive_studies()
+                     and not os.path.exists(f"{RESULTS}/{s}/evaluation/adaptive_summary.csv")))]
     if not todo:
         return
     folder = os.path.join(RESULTS, ".dask")
