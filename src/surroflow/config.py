@@ -412,9 +412,11 @@ def _check_adaptive(study: str, sc: dict[str, Any]) -> list[str]:
     elif surrogates[ad["surrogate"]]["basis"] != "global":
         problems.append(f"{where}.surrogate: {ad['surrogate']!r} has basis {surrogates[ad['surrogate']]['basis']!r}; "
                         "the rounds fit POD bases of their own samples: use a surrogate with basis global")
-    elif ad["indicator"] == "gp_std" and surrogates[ad["surrogate"]]["kind"] != "gaussian_process":
-        problems.append(f"{where}.indicator: gp_std needs a surrogate of kind gaussian_process; "
-                        f"{ad['surrogate']!r} is {surrogates[ad['surrogate']]['kind']!r}")
+    elif surrogates[ad["surrogate"]]["kind"] != "gaussian_process":
+        for key in ("indicator", "estimate"):
+            if ad[key] == "gp_std":
+                problems.append(f"{where}.{key}: gp_std needs a surrogate of kind gaussian_process (a predictive "
+                                f"std); {ad['surrogate']!r} is {surrogates[ad['surrogate']]['kind']!r}")
     if ad["budget"] > n_train:
         problems.append(f"{where}.budget: {ad['budget']} is more than design.n_train ({n_train}): the one-shot "
                         "baseline of the same budget is the train design, so budget <= n_train")

@@ -6,7 +6,7 @@ adaptive and the one-shot strategies share these runs).  Each round then
 
 1. fits the reduced model (POD bases of ``reduction`` + the adaptive surrogate) on every ok
    training sample so far;
-2. estimates its mean relative error without the test set (:func:`~.indicators.stopping_estimate`);
+2. estimates its test error without the test set (:func:`~.indicators.stopping_estimate`, ``estimate``);
 3. stops when the estimate is at most ``target_error`` (``target_error``), when no run is left in
    ``budget`` (``budget``), or after ``max_rounds`` rounds (``max_rounds``); and otherwise
 4. scores the candidate pool (``candidates`` Sobol points of seed ``seed``, the sampled points
@@ -69,6 +69,7 @@ class RoundResult:
     selected: np.ndarray      # candidate indices chosen for the next round
     cv_errors: np.ndarray     # per training sample
     seconds: dict[str, float]
+    calibration: float = float("nan")   # std calibration of the gp_std estimate (NaN otherwise)
 
 
 def run_round(template: ReducedModel, data: TrainingSet, reduction: Mapping[str, Any], adaptive: Mapping[str, Any],
@@ -78,7 +79,8 @@ def run_round(template: ReducedModel, data: TrainingSet, reduction: Mapping[str,
     fit = RoundFit(template, data, reduction, folds=int(adaptive["folds"]), seed=int(adaptive["seed"]))
     model = fit.fitted()
     t_fit = time.perf_counter()
-    estimate = stopping_estimate(fit, candidates_unit, adaptive["metric"])
+    estimate, calibration = stopping_estimate(fit, candidates_x, candidates_unit, adaptive["metric"],
+                                              adaptive["estimate"])
     t_est = time.perf_counter()
     budget, per_round = int(adaptive["budget"]), int(adaptive["per_round"])
     k = min(per_round, budget - n_hf)
@@ -99,7 +101,7 @@ def run_round(template: ReducedModel, data: TrainingSet, reduction: Mapping[str,
     logger.info("round %d: %d ok samples of %d runs, estimated error %.4g (target %g)%s", round_index, data.n, n_hf,
                 estimate, float(adaptive["target_error"]), f"; stops: {stop}" if stop else f"; {k} points selected")
     return RoundResult(model, estimate, stop, scores, selected, fit.cv_errors(),
-                       {"fit": t_fit - t0, "estimate": t_est - t_fit, "select": t_sel - t_est})
+                       {"fit": t_fit - t0, "estimate": t_est - t_fit, "select": t_sel - t_est}, calibration)
 
 
 __all__ = ["STOP_REASONS", "RoundResult", "run_round", "training_set", "candidate_pool"]
