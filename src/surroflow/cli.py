@@ -143,7 +143,9 @@ def check_provenance(results: str | Path, config_path: str | Path) -> tuple[list
             stale.append(row)
         else:
             try:
-                expected = config_sha256(stage_sections(cfg["studies"][study], str(stage), attrs.get("model_name")))
+                # an adapt_round artifact's section is its round's (results/<study>/rounds/<r>/)
+                name = path.parent.name if stage == "adapt_round" else attrs.get("model_name")
+                expected = config_sha256(stage_sections(cfg["studies"][study], str(stage), name))
             except SurroflowError as exc:
                 row["status"] = f"STALE: {exc}"
                 stale.append(row)

@@ -565,7 +565,9 @@ def forecast_models(study: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 def stage_sections(study: Mapping[str, Any], stage: str, name: str | None = None) -> dict[str, Any]:
     """The subset of a (validated) study's config that ``stage`` depends on.
 
-    ``name`` is the one model a training stage fits: ``train_surrogate`` adds
+    ``name`` is the one model a training stage fits (for ``adapt_round``: the round, whose
+    ``adaptive`` is :func:`surroflow.adaptive.schedule.round_view`; ``generate_round`` runs the
+    points it is given and gets no ``adaptive`` at all): ``train_surrogate`` adds
     ``surrogate: {name: its section}``; ``train_forecaster`` gets the forecast section without
     ``models`` plus ``model: {name: {kind, params, state}}`` (baselines included), so changing
     one model retrains only that one; ``write_equations`` gets the same.  ``propagate_uq`` adds ``surrogates: {uq.surrogate: its
@@ -578,10 +580,17 @@ def stage_sections(study: Mapping[str, Any], stage: str, name: str | None = None
         out["simulator"].pop("max_failure_fraction", None)
     if isinstance(out.get("design"), dict):
         adaptive = out["design"].pop("adaptive", None)
-        if stage in ADAPTIVE_STAGES:
-            if adaptive is None:
-                raise SurroflowError(f"design.adaptive: the study has none ({stage} needs it)")
+        if stage in ADAPTIVE_STAGES and adaptive is None:
+            raise SurroflowError(f"design.adaptive: the study has none ({stage} needs it)")
+        if stage == "adapt_round":
+            # the round's own view: budget and max_rounds only as far as they change this round
+            from .adaptive.schedule import round_view
+            if name is None or not str(name).isdigit():
+                raise SurroflowError(f"stage adapt_round: {name!r} is not a round (the round index: 0, 1, ...)")
+            out["adaptive"] = round_view(adaptive, int(name))
+        elif stage == "evaluate_adaptive":
             out["adaptive"] = adaptive
+        if stage in ("adapt_round", "evaluate_adaptive"):
             out["surrogates"] = {adaptive["surrogate"]: copy.deepcopy(study["surrogates"][adaptive["surrogate"]])}
     if stage == "train_surrogate":
         if name not in study["surrogates"]:

@@ -13,7 +13,7 @@ from surroflow import SurroflowError
 from surroflow.adaptive.indicators import (RoundFit, TrainingSet, idw, make_indicator, sample_errors,
                                            select_batch, spacing, stopping_estimate)
 from surroflow.adaptive.files import runs_to_reach
-from surroflow.adaptive.rounds import run_round
+from surroflow.adaptive.rounds import round_view, run_round
 from surroflow.config import stage_sections, validate_config
 from surroflow.design import scale, unit_design, unscale
 from surroflow.reduction.pod import POD
@@ -53,8 +53,9 @@ def _rounds(indicator: str, kind: str, n_rounds: int = 4, per_round: int = 2) ->
     chosen = []
     for r in range(n_rounds):
         fit = round_fit(pts, kind)
-        res = run_round(fit.template, fit.data, REDUCTION, _adaptive(indicator, per_round=per_round), r,
-                        pts.shape[0], cu, cu)
+        view = round_view(_adaptive(indicator, per_round=per_round, initial=6), r)
+        assert view["n_hf"] == pts.shape[0]
+        res = run_round(fit.template, fit.data, REDUCTION, view, cu, cu)
         assert not res.stop and res.selected.size == per_round
         chosen.append(cu[res.selected])
         pts = np.vstack([pts, chosen[-1]])
@@ -163,7 +164,7 @@ def test_calibrated_std_estimate_is_within_a_factor_two_of_the_test_error(metric
     errors = sample_errors(fit.fitted(), test, {"u": smooth(test)}, np.arange(200))
     true = {"mean": np.mean, "max": np.max}[metric](errors)
     pool = unit_design("sobol", 512, 2, 7)
-    est, calibration = stopping_estimate(fit, pool, pool, metric, "gp_std")
+    est, calibration = stopping_estimate(fit, pool, pool, metric, "gp_std", n_design=200)
     assert 0.5 <= est / true <= 2.0, (metric, est, true, calibration)
     assert calibration > 0
     if metric == "mean":
@@ -191,15 +192,57 @@ def test_rounds_stop_at_the_target_the_budget_or_the_last_round():
     cu = unit_design("sobol", 256, 1, 11)
     pts = unit_design("sobol", 8, 1, 3)
     fit = round_fit(pts, kind="linear")
-    assert run_round(fit.template, fit.data, REDUCTION, _adaptive("cross_validation", target_error=10.0), 0, 8,
-                     cu, cu).stop == "target_error"
-    res = run_round(fit.template, fit.data, REDUCTION, _adaptive("cross_validation", budget=8), 0, 8, cu, cu)
+
+    def run(r=0, **over):
+        view = round_view(_adaptive("cross_validation", initial=8 - 4 * r, **over), r)
+        assert view["n_hf"] == 8
+        return run_round(fit.template, fit.data, REDUCTION, view, cu, cu)
+    assert run(target_error=10.0).stop == "target_error"
+    res = run(budget=8)
     assert res.stop == "budget" and res.selected.size == 0 and np.isnan(res.scores).all()
-    assert run_round(fit.template, fit.data, REDUCTION, _adaptive("cross_validation", max_rounds=2), 2, 8,
-                     cu, cu).stop == "max_rounds"
+    assert run(2, max_rounds=2).stop == "max_rounds"
     # the last round of the budget takes what is left of it
-    assert run_round(fit.template, fit.data, REDUCTION, _adaptive("cross_validation", budget=10), 0, 8,
-                     cu, cu).selected.size == 2
+    assert run(budget=10).selected.size == 2
+
+
+def test_pool_statistic_is_the_mean_or_the_expected_largest_of_a_design():
+    from surroflow.adaptive.indicators import pool_statistic
+    v = np.random.default_rng(0).lognormal(size=500)
+    assert pool_statistic(v, "mean", 64) == pytest.approx(v.mean())
+    assert pool_statistic(v, "max") == v.max()
+    draws = np.random.default_rng(1).choice(v, size=(20000, 16)).max(axis=1)
+    assert pool_statistic(v, "max", 16) == pytest.approx(draws.mean(), rel=0.02)
+    assert pool_statistic(v, "max", 1) == pytest.approx(v.mean())
+    assert pool_statistic(v, "max", 16) < pool_statistic(v, "max", 64) < v.max()
+    with pytest.raises(SurroflowError, match="metric"):
+        pool_statistic(v, "median")
+
+
+def test_a_failed_point_is_not_selected_again():
+    """A flagged run is not in the fit (not in ``data``) but is spent: the round never picks it
+    again, even where the indicator scores it highest."""
+    cu = unit_design("sobol", 64, 1, 11)
+    pts = unit_design("sobol", 8, 1, 3)
+    fit = round_fit(pts, kind="gaussian_process")
+    view = round_view(_adaptive("gp_std", initial=9, per_round=1), 0)
+    best = run_round(fit.template, fit.data, REDUCTION, view, cu, cu).selected
+    failed = cu[best]
+    again = run_round(fit.template, fit.data, REDUCTION, view, cu, cu, spent=np.vstack([pts, failed])).selected
+    assert best.size == again.size == 1 and again[0] != best[0]
+
+
+def test_round_view_sees_budget_and_max_rounds_only_through_the_round():
+    ad = {**_adaptive("cross_validation"), "initial": 8, "per_round": 4, "budget": 30, "max_rounds": 10}
+    views = [round_view(ad, r) for r in range(7)]
+    assert [v["n_hf"] for v in views] == [8, 12, 16, 20, 24, 28, 30]
+    assert [v["k"] for v in views] == [4, 4, 4, 4, 4, 2, 0]
+    assert "budget" not in views[0] and "max_rounds" not in views[0]
+    more = round_view({**ad, "budget": 60, "max_rounds": 12}, 4)
+    assert more == views[4]       # a larger budget and more rounds leave round 4 as it was ...
+    assert round_view({**ad, "budget": 60}, 6) != views[6]   # ... and change the one that stopped
+    assert round_view({**ad, "max_rounds": 4}, 4)["last"] and not views[4]["last"]
+    with pytest.raises(SurroflowError, match="round -1"):
+        round_view(ad, -1)
 
 
 def test_gp_std_needs_a_regressor_with_a_std():
@@ -248,14 +291,21 @@ def test_config_fills_the_budget_and_keeps_the_rounds_out_of_the_generation_sett
     assert sc["design"]["adaptive"]["budget"] == 16
     pod = stage_sections(sc, "fit_pod")
     assert "adaptive" not in pod["design"] and "adaptive" not in pod
-    ad = stage_sections(sc, "adapt_round")
-    assert ad["adaptive"]["per_round"] == 4 and "adaptive" not in ad["design"]
+    ad = stage_sections(sc, "adapt_round", "1")
+    assert ad["adaptive"]["per_round"] == 4 and ad["adaptive"]["n_hf"] == 12 and "adaptive" not in ad["design"]
     assert list(ad["surrogates"]) == ["gp"]
+    assert "adaptive" not in stage_sections(sc, "generate_round")   # it runs the points it is given
+    with pytest.raises(SurroflowError, match="not a round"):
+        stage_sections(sc, "adapt_round")
     # changing the rounds leaves the one-shot stages' sections (their config hash) as they were
     other = copy.deepcopy(sc)
     other["design"]["adaptive"]["per_round"] = 2
     assert stage_sections(other, "collect_batches") == stage_sections(sc, "collect_batches")
-    assert stage_sections(other, "adapt_round") != stage_sections(sc, "adapt_round")
+    assert stage_sections(other, "adapt_round", "0") != stage_sections(sc, "adapt_round", "0")
+    # another budget reruns no round that it leaves as it was (round 0 selects 4 of either)
+    other["design"]["adaptive"].update(per_round=4, budget=15)
+    assert stage_sections(other, "adapt_round", "0") == stage_sections(sc, "adapt_round", "0")
+    assert stage_sections(other, "adapt_round", "1") != ad
 
 
 @pytest.mark.parametrize("adaptive, message", [

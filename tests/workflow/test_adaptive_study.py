@@ -3,6 +3,7 @@ round resumes with the finished rounds kept, the one-shot baseline of the same b
 curve, summary and figures (tests/config/adaptive.yaml)."""
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import time
@@ -69,3 +70,18 @@ def test_killed_rounds_resume_and_adaptive_is_set_against_one_shot(tmp_path):
         assert "test.nc" not in lin
     # the usual evaluation of the study ran beside the rounds
     assert (ev / "summary.csv").exists()
+
+    # one round more: rounds 0-2 and every run are kept, round 3 (which stopped) reruns and
+    # selects, round 4 spends the rest of the budget
+    kept = {p: fingerprint(p) for r in ("0", "1", "2") for p in sorted((rounds / r).glob("*.nc"))}
+    kept[rounds / "3" / "generate.nc"] = fingerprint(rounds / "3" / "generate.nc")
+    more = copy.deepcopy(CONFIG)
+    more["studies"]["adapt"]["design"]["adaptive"]["max_rounds"] = 4
+    res = snakemake(work, more, cores=2)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+    for path, before in kept.items():
+        assert fingerprint(path) == before, f"{path} was rewritten after max_rounds was raised"
+    assert open_dataset(rounds / "3" / "indicator.nc", stage="adapt_round").attrs["stop"] == ""
+    assert open_dataset(rounds / "4" / "indicator.nc", stage="adapt_round").attrs["stop"] == "budget"
+    curve = pd.read_csv(ev / "adaptive_curve.csv")
+    assert list(curve[curve.strategy == "adaptive"]["n_hf"]) == [4, 6, 8, 10, 12]

@@ -61,7 +61,7 @@ def get_section(stage):
     """params function: the config sections `stage` depends on (a change there reruns it)."""
 
     def _get(wildcards):
-        name = wildcards.get("surrogate") or wildcards.get("model")
+        name = wildcards.get("surrogate") or wildcards.get("model") or wildcards.get("round")
         return _planned(stage_sections, PLAN.study(wildcards.study), stage, name)
 
     return _get

@@ -30,7 +30,7 @@ import xarray as xr
 
 from .. import SurroflowError
 from .. import snapshots as snap
-from ..design import design_dataset, resolve_parameters
+from ..design import design_dataset, resolve_parameters, unscale
 from ..io import open_dataset, write_dataset
 from ..reduction.pod import POD
 from ..simulators import get_simulator
@@ -101,13 +101,20 @@ def round_data(train: xr.Dataset, rounds: Sequence[xr.Dataset], initial: int, pa
 def adapt(train_path: str, round_paths: Sequence[str], section: Mapping[str, Any], round_index: int
           ) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset]:
     """Round ``round_index``: ``(model, indicator, selected)`` datasets (module docstring)."""
-    ad = section["adaptive"]
+    ad = section["adaptive"]     # the round's view (surroflow.adaptive.schedule.round_view)
+    if int(ad["round"]) != round_index:
+        raise SurroflowError(f"round {round_index} was given the settings of round {ad['round']}")
     if len(round_paths) != round_index:
         raise SurroflowError(f"round {round_index} needs the runs of rounds 1..{round_index}, got {len(round_paths)} files")
     train = open_dataset(train_path, stage=GENERATE_STAGES, required=("design", "status"))
     rounds = [open_dataset(p, stage="generate_round", required=("design", "status")) for p in round_paths]
     data = round_data(train, rounds, int(ad["initial"]), [train_path, *round_paths])
     n_hf = int(data.sizes["sample"])
+    if n_hf != int(ad["n_hf"]):
+        raise SurroflowError(f"round {round_index}: {n_hf} runs (the first {ad['initial']} of {train_path} and "
+                             f"those of rounds 1..{round_index}), the settings give {ad['n_hf']}: the round files "
+                             "were made with other per_round or budget settings; delete them from the first "
+                             "changed round on and rerun")
     ok = snap.require_ok_samples(data, f"round {round_index}", "training samples")
     limit = section["simulator"]["max_failure_fraction"]
     if 1.0 - ok.sizes["sample"] / n_hf > limit:
@@ -118,7 +125,8 @@ def adapt(train_path: str, round_paths: Sequence[str], section: Mapping[str, Any
     cx, cu = candidate_pool(params, int(ad["candidates"]), int(ad["seed"]))
     t0 = time.perf_counter()
     res = run_round(template_model(section, ok), training_set(ok, variables, section["reduction"]["weights"], params),
-                    section["reduction"], ad, round_index, n_hf, cx, cu)
+                    section["reduction"], ad, cx, cu, spent=unscale(data["design"].values, params),
+                    n_test=int(section["design"]["n_test"]))
     seconds = time.perf_counter() - t0
     names = [p.name for p in params]
     attrs = {"round": round_index, "n_hf": n_hf, "n_ok": int(ok.sizes["sample"]), "estimate": res.estimate,

@@ -25,8 +25,9 @@ Distances are taken in the unit cube of the design (log-scaled parameters on the
 so that parameters in different units weigh alike.
 
 :func:`stopping_estimate` is the estimate the stopping rule compares with ``target_error``,
-whatever the indicator, over the candidate pool (uniform, like the test design, so its mean or
-largest value estimates the mean or the largest test error):
+whatever the indicator, from estimates over the candidate pool (uniform, like the test design:
+their mean, or the expected largest of ``n_test`` of them, :func:`pool_statistic`, estimates the
+mean or the largest test error):
 
 * ``cross_validation``: the cross-validation errors interpolated over the pool.  A held-out
   sample sits in a hole the round's model does not have, so the errors are those of a sparser
@@ -315,6 +316,23 @@ def make_indicator(name: str, params: Mapping[str, Any] | None = None) -> Indica
 METRICS = {"mean": np.mean, "max": np.max}
 
 
+def pool_statistic(values: np.ndarray, metric: str, n_design: int | None = None) -> float:
+    """The test metric from per-candidate error estimates over a uniform pool: their mean, or for
+    ``max`` the expected largest of ``n_design`` of them drawn at random (the largest error of a
+    test design of that size; ``None``: the largest of the pool).  The largest of a bigger pool
+    is larger: 1024 candidates against 64 test runs put the gp_std estimate at 1.8-4.1x the
+    largest test error over the rounds of burgers_adaptive, the expected largest of 64 at
+    1.0-2.3x.  ``E[max] = sum_j v_(j) ((j/N)^m - ((j-1)/N)^m)`` over the sorted values."""
+    v = np.asarray(values, dtype=float).ravel()
+    if metric not in METRICS:
+        raise SurroflowError(f"design.adaptive.metric: {metric!r} is not allowed; allowed: {sorted(METRICS)}")
+    if metric == "mean" or n_design is None:
+        return float(METRICS[metric](v))
+    v = np.sort(v)
+    j = np.arange(1, v.size + 1) / v.size
+    return float(np.sum(v * (j ** int(n_design) - (j - 1.0 / v.size) ** int(n_design))))
+
+
 #: how the stopping rule estimates the test error (``design.adaptive.estimate``)
 ESTIMATES = ("cross_validation", "gp_std")
 
@@ -329,18 +347,19 @@ def std_calibration(fit: RoundFit) -> float:
 
 
 def stopping_estimate(fit: RoundFit, candidates_x: np.ndarray, candidates_unit: np.ndarray, metric: str = "mean",
-                      method: str = "cross_validation") -> tuple[float, float]:
+                      method: str = "cross_validation", n_design: int | None = None) -> tuple[float, float]:
     """``(estimate, calibration)``: the test error (``metric``: mean or largest relative L2 error
-    over a uniform design) the round's model is estimated to have, over the (uniform) candidate
-    pool, and the std calibration factor (NaN for ``cross_validation``).
+    over a uniform design of ``n_design`` points, :func:`pool_statistic`) the round's model is
+    estimated to have from its estimates over the (uniform) candidate pool, and the std
+    calibration factor (NaN for ``cross_validation``).
 
     ``method`` ``cross_validation``: the cross-validation errors interpolated to the pool;
     ``gp_std``: the fitted model's relative predictive std at the pool times :func:`std_calibration`."""
     if method == "cross_validation":
-        return float(METRICS[metric](idw(fit.data.unit, fit.cv_errors(), candidates_unit))), math.nan
+        return pool_statistic(idw(fit.data.unit, fit.cv_errors(), candidates_unit), metric, n_design), math.nan
     if method == "gp_std":
         c = std_calibration(fit)
-        return float(METRICS[metric](c * GPStd().scores(fit, candidates_x, candidates_unit))), c
+        return pool_statistic(c * GPStd().scores(fit, candidates_x, candidates_unit), metric, n_design), c
     raise SurroflowError(f"design.adaptive.estimate: {method!r} is not allowed; allowed: {list(ESTIMATES)}")
 
 
@@ -365,5 +384,5 @@ def select_batch(scores: np.ndarray, candidates_unit: np.ndarray, train_unit: np
 
 
 __all__ = ["METRICS", "ESTIMATES", "INDICATORS", "Indicator", "GPStd", "Committee", "CrossValidation", "RoundFit", "TrainingSet",
-           "make_indicator", "stopping_estimate", "std_calibration", "relative_std", "select_batch", "sample_errors", "idw", "spacing",
+           "make_indicator", "stopping_estimate", "pool_statistic", "std_calibration", "relative_std", "select_batch", "sample_errors", "idw", "spacing",
            "nearest_distance", "register"]

@@ -14,7 +14,11 @@ adaptive and the one-shot strategies share these runs).  Each round then
    (:func:`~.indicators.select_batch`): the next round's design.
 
 ``n_hf`` counts every high-fidelity run spent, flagged ones included (a failed run costs what a
-good one does); flagged samples are left out of the fits like everywhere else.
+good one does); flagged samples are left out of the fits like everywhere else.  So the runs
+before round ``r`` and the points it may select follow from the settings alone
+(:func:`round_view`): a round sees ``budget`` and ``max_rounds`` only through them, and raising
+the budget or the number of rounds of a finished study reruns only the rounds they change (the
+last one, which then selects, and those after it).
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ from ..design import scale, unit_design, unscale
 from ..simulators.base import Parameter
 from ..surrogates.reduced import ReducedModel
 from .indicators import RoundFit, TrainingSet, make_indicator, select_batch, stopping_estimate
+from .schedule import round_view
 
 logger = logging.getLogger(__name__)
 
@@ -72,36 +77,41 @@ class RoundResult:
     calibration: float = float("nan")   # std calibration of the gp_std estimate (NaN otherwise)
 
 
-def run_round(template: ReducedModel, data: TrainingSet, reduction: Mapping[str, Any], adaptive: Mapping[str, Any],
-              round_index: int, n_hf: int, candidates_x: np.ndarray, candidates_unit: np.ndarray) -> RoundResult:
-    """Round ``round_index`` on ``data`` after ``n_hf`` high-fidelity runs (module docstring)."""
+def run_round(template: ReducedModel, data: TrainingSet, reduction: Mapping[str, Any], view: Mapping[str, Any],
+              candidates_x: np.ndarray, candidates_unit: np.ndarray, spent: np.ndarray | None = None,
+              n_test: int | None = None) -> RoundResult:
+    """The round of ``view`` (:func:`round_view`) on ``data``, its ``n_hf`` runs (module docstring).
+    ``spent``: every point run so far in the unit cube, flagged ones included (default: the ok
+    ones of ``data``); none of them is selected again (a failed point would fail again).
+    ``n_test``: the size of the test design whose largest error ``metric: max`` estimates
+    (:func:`~.indicators.pool_statistic`; None: the largest over the pool)."""
+    round_index, k = int(view["round"]), int(view["k"])
     t0 = time.perf_counter()
-    fit = RoundFit(template, data, reduction, folds=int(adaptive["folds"]), seed=int(adaptive["seed"]))
+    fit = RoundFit(template, data, reduction, folds=int(view["folds"]), seed=int(view["seed"]))
     model = fit.fitted()
     t_fit = time.perf_counter()
-    estimate, calibration = stopping_estimate(fit, candidates_x, candidates_unit, adaptive["metric"],
-                                              adaptive["estimate"])
+    estimate, calibration = stopping_estimate(fit, candidates_x, candidates_unit, view["metric"], view["estimate"],
+                                              n_test)
     t_est = time.perf_counter()
-    budget, per_round = int(adaptive["budget"]), int(adaptive["per_round"])
-    k = min(per_round, budget - n_hf)
-    stop = ("target_error" if estimate <= float(adaptive["target_error"]) else
-            "budget" if k <= 0 else "max_rounds" if round_index >= int(adaptive["max_rounds"]) else "")
+    stop = ("target_error" if estimate <= float(view["target_error"]) else
+            "budget" if k <= 0 else "max_rounds" if view["last"] else "")
     scores = np.full(candidates_x.shape[0], np.nan)
     selected = np.zeros(0, dtype=int)
     if not stop:
-        fresh = np.min(np.linalg.norm(candidates_unit[:, None, :] - data.unit[None, :, :], axis=2), axis=1) > 1e-9
+        ran = data.unit if spent is None else np.asarray(spent, dtype=float)
+        fresh = np.min(np.linalg.norm(candidates_unit[:, None, :] - ran[None, :, :], axis=2), axis=1) > 1e-9
         if int(fresh.sum()) < k:
             raise SurroflowError(f"design.adaptive.candidates: {int(fresh.sum())} candidates are left, the round "
                                  f"needs {k}; raise candidates")
-        indicator = make_indicator(adaptive["indicator"], adaptive["indicator_params"])
+        indicator = make_indicator(view["indicator"], view["indicator_params"])
         scores = indicator.scores(fit, candidates_x, candidates_unit)
         masked = np.where(fresh, scores, -np.inf)
         selected = select_batch(masked, candidates_unit, data.unit, k)
     t_sel = time.perf_counter()
-    logger.info("round %d: %d ok samples of %d runs, estimated error %.4g (target %g)%s", round_index, data.n, n_hf,
-                estimate, float(adaptive["target_error"]), f"; stops: {stop}" if stop else f"; {k} points selected")
+    logger.info("round %d: %d ok samples of %d runs, estimated error %.4g (target %g)%s", round_index, data.n,
+                int(view["n_hf"]), estimate, float(view["target_error"]), f"; stops: {stop}" if stop else f"; {k} points selected")
     return RoundResult(model, estimate, stop, scores, selected, fit.cv_errors(),
                        {"fit": t_fit - t0, "estimate": t_est - t_fit, "select": t_sel - t_est}, calibration)
 
 
-__all__ = ["STOP_REASONS", "RoundResult", "run_round", "training_set", "candidate_pool"]
+__all__ = ["STOP_REASONS", "RoundResult", "round_view", "run_round", "training_set", "candidate_pool"]

@@ -147,7 +147,7 @@ class StageContext:
                   mem_mb: int | None = None, log: str | None = None, **wildcards: str) -> "StageContext":
         """A context from a validated config, as the workflow builds it (for Python callers)."""
         from ..config import stage_sections, study_section
-        name = wildcards.get("surrogate") or wildcards.get("model")
+        name = wildcards.get("surrogate") or wildcards.get("model") or wildcards.get("round")
         return cls(stage=stage, study=study, section=stage_sections(study_section(config, study), stage, name),
                    wildcards={"study": study, **wildcards}, threads=threads, mem_mb=mem_mb, log=log,
                    dask=config["dask"])
