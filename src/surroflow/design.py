@@ -112,20 +112,17 @@ def check_ranges(declared: Sequence[Parameter], ranges: Mapping[str, Sequence[fl
 
 def resolve_parameters(declared: Sequence[Parameter], ranges: Mapping[str, Sequence[float]] | None
                        ) -> list[Parameter]:
-    """Parameters to vary: those named in ``ranges`` (with overridden bounds), else all declared.
-    Bad ranges are a :class:`SurroflowError` listing every problem (:func:`check_ranges`)."""
+    """Parameters to vary: those named in ``ranges`` (with overridden bounds), else all declared;
+    in the simulator's declared order whatever the order of ``ranges`` (a YAML mapping has none,
+    and the config hash ignores it: the design's columns, hence its points, must not depend on
+    it).  Bad ranges are a :class:`SurroflowError` listing every problem (:func:`check_ranges`)."""
     if not ranges:
         return list(declared)
     problems = check_ranges(declared, ranges)
     if problems:
         raise SurroflowError("; ".join(problems))
-    by_name = {p.name: p for p in declared}
-    out = []
-    for name, bounds in ranges.items():
-        base = by_name[name]
-        out.append(Parameter(name, float(bounds[0]), float(bounds[1]), base.units, base.long_name,
-                             base.log_scale))
-    return out
+    return [Parameter(p.name, float(ranges[p.name][0]), float(ranges[p.name][1]), p.units, p.long_name, p.log_scale)
+            for p in declared if p.name in ranges]
 
 
 #: offset between the seed streams of the separate splits (a prime: train seed, test seed +

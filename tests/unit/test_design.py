@@ -142,3 +142,15 @@ def test_members_repeat_each_point_with_distinct_reproducible_seeds(split):
     assert "point" not in one.coords and members_of(one) == 1
     with pytest.raises(SurroflowError, match="members must be >= 1"):
         train_test_designs(P, {**cfg, "members": 0})
+
+
+def test_the_design_does_not_depend_on_the_order_of_the_parameter_mapping():
+    """The config hash ignores key order, so the design must too: the columns follow the
+    simulator's declaration, and the same Sobol points come out of either order."""
+    from surroflow.design import make_design
+    one = resolve_parameters(P, {"nu": [0.02, 0.1], "a": [0.6, 1.4]})
+    other = resolve_parameters(P, {"a": [0.6, 1.4], "nu": [0.02, 0.1]})
+    assert [p.name for p in one] == [p.name for p in other] == ["nu", "a"]
+    assert one == other
+    np.testing.assert_array_equal(make_design(one, "sobol", 16, 3)["design"].values,
+                                  make_design(other, "sobol", 16, 3)["design"].values)
