@@ -240,6 +240,7 @@ def check_study(study: str, sc: Mapping[str, Any], notes: list[str], import_modu
         problems.append(f"studies.{study}.design.n_calibration: a forecast study has no conformal band to "
                         "calibrate; remove the key (or set it to 0)")
     problems += _check_estimators(study, sc, estimator_param_problems)
+    problems += _parametric_only(study, sc)
     problems += _check_adaptive(study, sc)
     name = sc["simulator"]["name"]
     if name.startswith("python:") and not import_modules:
@@ -301,7 +302,7 @@ def check_study(study: str, sc: Mapping[str, Any], notes: list[str], import_modu
                         f"{name!r}; allowed: {outputs}")
     elif len(set(chosen)) != len(chosen):
         problems.append(f"studies.{study}.reduction.variables: {chosen} names a variable twice")
-    if sc.get("uq") is not None:
+    if sc.get("uq") is not None and sc["task"] == "parametric":
         from .design import resolve_parameters
         from .uq import config_problems as uq_problems
         try:
@@ -392,6 +393,25 @@ def _check_model_error(study: str, sc: Mapping[str, Any], cls: Any) -> list[str]
     return problems
 
 
+#: sections only a parametric study takes (a dotted path, what the section is for)
+PARAMETRIC_SECTIONS = (("uq", "uncertainty propagation"), ("design.adaptive", "adaptive sampling"))
+
+
+def _parametric_only(study: str, sc: Mapping[str, Any]) -> list[str]:
+    """One line per section of :data:`PARAMETRIC_SECTIONS` that a study of another task has."""
+    if sc["task"] == "parametric":
+        return []
+    out = []
+    for path, what in PARAMETRIC_SECTIONS:
+        node: Any = sc
+        for key in path.split("."):
+            node = node.get(key) if isinstance(node, Mapping) else None
+        if node is not None:
+            out.append(f"studies.{study}.{path}: {what} needs a parametric study (task is {sc['task']!r}); "
+                       "remove the section")
+    return out
+
+
 def _check_adaptive(study: str, sc: dict[str, Any]) -> list[str]:
     """``design.adaptive`` against the rest of the study; fills ``budget`` (null: ``n_train``)."""
     d = sc["design"]
@@ -400,7 +420,7 @@ def _check_adaptive(study: str, sc: dict[str, Any]) -> list[str]:
         return []
     where = f"studies.{study}.design.adaptive"
     if sc["task"] != "parametric":
-        return [f"{where}: adaptive sampling is for parametric studies; this study's task is {sc['task']!r}"]
+        return []           # _parametric_only says why
     problems = []
     n_train = int(d["n_train"])
     if ad["budget"] is None:

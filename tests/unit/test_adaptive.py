@@ -320,3 +320,11 @@ def test_config_fills_the_budget_and_keeps_the_rounds_out_of_the_generation_sett
 def test_config_refuses_adaptive_settings_that_do_not_fit_the_study(adaptive, message):
     with pytest.raises(SurroflowError, match="studies.s." + message.replace("(", r"\(").replace(")", r"\)")):
         validate_config(_config(**adaptive))
+
+
+def test_a_forecast_study_refuses_the_parametric_only_sections():
+    cfg = _config()
+    sc = cfg["studies"]["s"]
+    sc["task"] = "forecast"
+    with pytest.raises(SurroflowError, match=r"studies.s.design.adaptive: adaptive sampling needs a parametric study"):
+        validate_config(cfg)

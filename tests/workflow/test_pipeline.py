@@ -168,7 +168,9 @@ def _dom(page, profile) -> str:
     return res.stdout
 
 
-COLUMNS = {"parametric": ("rel_l2_mean", "coverage_95", "speedup"), "forecast": ("vpt_median", "vpt_over_persistence")}
+COLUMNS = {"parametric": ("rel_l2_mean", "coverage_95", "speedup"), "forecast": ("vpt_median", "vpt_over_persistence"),
+           # a model-error study is scored like a forecast one, its models against the true model
+           "model_error": ("vpt_median", "vpt_over_true")}
 
 
 def check_report_in_a_browser(results, studies, profile) -> None:

@@ -130,7 +130,8 @@ def adapt(train_path: str, round_paths: Sequence[str], section: Mapping[str, Any
     seconds = time.perf_counter() - t0
     names = [p.name for p in params]
     attrs = {"round": round_index, "n_hf": n_hf, "n_ok": int(ok.sizes["sample"]), "estimate": res.estimate,
-             "estimate_method": ad["estimate"], "std_calibration": res.calibration, "metric": ad["metric"], "target_error": float(ad["target_error"]), "stop": res.stop,
+             "estimate_method": ad["estimate"], "std_calibration": res.calibration, "metric": ad["metric"],
+             "target_error": float(ad["target_error"]), "stop": res.stop,
              "indicator": ad["indicator"], "round_seconds": seconds,
              **{f"{k}_seconds": v for k, v in res.seconds.items()}}
     chosen = np.zeros(cx.shape[0], dtype="i1")
