@@ -429,14 +429,23 @@ def _check_adaptive(study: str, sc: dict[str, Any]) -> list[str]:
     if ad["surrogate"] not in surrogates:
         problems.append(f"{where}.surrogate: {ad['surrogate']!r} is not a surrogate of the study; defined: "
                         f"{sorted(surrogates)}")
-    elif surrogates[ad["surrogate"]]["basis"] != "global":
-        problems.append(f"{where}.surrogate: {ad['surrogate']!r} has basis {surrogates[ad['surrogate']]['basis']!r}; "
-                        "the rounds fit POD bases of their own samples: use a surrogate with basis global")
-    elif surrogates[ad["surrogate"]]["kind"] != "gaussian_process":
+    else:
+        sur = surrogates[ad["surrogate"]]
+        if sur["basis"] not in ("global", "local"):
+            problems.append(f"{where}.surrogate: {ad['surrogate']!r} has basis {sur['basis']!r}; the rounds fit "
+                            "bases of their own samples: use a surrogate with basis global or local")
         for key in ("indicator", "estimate"):
-            if ad[key] == "gp_std":
+            if ad[key] != "gp_std":
+                continue
+            if sur["kind"] != "gaussian_process":
                 problems.append(f"{where}.{key}: gp_std needs a surrogate of kind gaussian_process (a predictive "
-                                f"std); {ad['surrogate']!r} is {surrogates[ad['surrogate']]['kind']!r}")
+                                f"std); {ad['surrogate']!r} is {sur['kind']!r}")
+            elif sur["basis"] != "global":
+                problems.append(f"{where}.{key}: gp_std needs global bases (one GP over the whole parameter box); "
+                                f"{ad['surrogate']!r} has basis {sur['basis']!r}")
+        if ad["indicator"] == "local_residual" and sur["basis"] != "local":
+            problems.append(f"{where}.indicator: local_residual scores the local basis a candidate is given; "
+                            f"{ad['surrogate']!r} has basis {sur['basis']!r}: use a surrogate with basis local")
     if ad["budget"] > n_train:
         problems.append(f"{where}.budget: {ad['budget']} is more than design.n_train ({n_train}): the one-shot "
                         "baseline of the same budget is the train design, so budget <= n_train")

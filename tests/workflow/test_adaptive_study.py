@@ -8,6 +8,7 @@ import os
 import signal
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -85,3 +86,26 @@ def test_killed_rounds_resume_and_adaptive_is_set_against_one_shot(tmp_path):
     assert open_dataset(rounds / "4" / "indicator.nc", stage="adapt_round").attrs["stop"] == "budget"
     curve = pd.read_csv(ev / "adaptive_curve.csv")
     assert list(curve[curve.strategy == "adaptive"]["n_hf"]) == [4, 6, 8, 10, 12]
+
+
+def test_rounds_with_local_bases_score_the_cluster_residual(tmp_path):
+    """A local-basis surrogate through the rounds: each round refits the clustered bases on its
+    own runs, the local_residual indicator scores the candidates, the one-shot curve refits the
+    same configuration (tests/config/adaptive_local.yaml)."""
+    cfg = load_yaml(ROOT / "tests" / "config" / "adaptive_local.yaml")
+    work = tmp_path / "work"
+    res = snakemake(work, cfg, cores=2)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+    rounds = work / "results" / "adapt_local" / "rounds"
+    curve = pd.read_csv(work / "results" / "adapt_local" / "evaluation" / "adaptive_curve.csv")
+    ad = curve[curve.strategy == "adaptive"]
+    assert list(ad["n_hf"]) == [12, 16, 20]
+    for r in (0, 1):
+        ind = open_dataset(rounds / str(r) / "indicator.nc", stage="adapt_round")
+        assert ind.attrs["indicator"] == "local_residual"
+        score = ind["score"].values
+        assert np.all(np.isfinite(score)) and score.max() > 0
+        assert ind["chosen"].values.sum() == 4
+    model = open_dataset(rounds / "2" / "model.nc", stage="adapt_round")
+    assert model.attrs["n_hf"] == 20
+    assert (curve[curve.strategy == "oneshot"]["n_hf"].max()) == 24

@@ -32,6 +32,7 @@ from .. import SurroflowError
 from .. import snapshots as snap
 from ..design import design_dataset, resolve_parameters, unscale
 from ..io import open_dataset, write_dataset
+from ..reduction.local import LocalPOD
 from ..reduction.pod import POD
 from ..simulators import get_simulator
 from ..surrogates.reduced import ReducedModel
@@ -65,7 +66,9 @@ def template_model(section: Mapping[str, Any], ds: xr.Dataset) -> ReducedModel:
     regressor = make_estimator(cfg["kind"], cfg["params"], "surrogate",
                                where=f"surrogates.{name}.params")
     ok = snap.ok_samples(ds)
-    return ReducedModel({v: POD() for v in variables_of(section, ds)}, regressor,
+    # placeholders: RoundFit.fit replaces them by bases of each round's runs
+    basis = (lambda: LocalPOD(n_clusters=1)) if cfg["basis"] == "local" else POD
+    return ReducedModel({v: basis() for v in variables_of(section, ds)}, regressor,
                         formulation=cfg["formulation"]).describe(ok)
 
 

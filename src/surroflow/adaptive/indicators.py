@@ -19,7 +19,10 @@ all times of a sample, the worst variable).  A new indicator is one small regist
   training point, ``h``: the median nearest-neighbour spacing of the training points), so that
   a candidate on top of a sampled point scores 0 and one a spacing away its full error.
   EZyRB's leave-one-out ``optimal_mu`` picks the point farthest from the others in the
-  worst-error simplex; this spreads the same information over the whole space.
+  worst-error simplex; this spreads the same information over the whole space;
+* ``local_residual`` -- for local bases: the projection residual of a candidate's expected field
+  (the regressor on global POD bases of the same runs) on the cluster basis the model selects
+  for it, relative to that field's norm.
 
 Distances are taken in the unit cube of the design (log-scaled parameters on their log axis),
 so that parameters in different units weigh alike.
@@ -115,20 +118,39 @@ class RoundFit:
     model: ReducedModel | None = None
     _cv: np.ndarray | None = field(default=None, repr=False)
     _cv_std: np.ndarray | None = field(default=None, repr=False)
+    _global: ReducedModel | None = field(default=None, repr=False)
 
-    def fit(self, keep: np.ndarray | None = None) -> ReducedModel:
-        """The template fitted (POD bases and regressor) on the samples at positions ``keep``."""
-        from ..reduction.files import make_pod
+    def fit(self, keep: np.ndarray | None = None, basis: str | None = None) -> ReducedModel:
+        """The template fitted (its bases refitted, then the regressor) on the samples at
+        positions ``keep``: POD bases, or local ones (``reduction.clustering``) for a local
+        template; ``basis="global"`` fits POD bases whatever the template's."""
+        from ..reduction.files import make_local_pod, make_pod
         rows = self.data.rows(keep)
         S = {v: self.data.S[v][rows] for v in self.template.variables}
-        bases = {v: make_pod(self.reduction).fit(S[v], self.data.weights[v]) for v in self.template.variables}
-        return self.template.with_bases(bases).fit(self.data.X[rows], S)
+        X = self.data.X[rows]
+        if self.template.local and basis != "global":
+            red = self.reduction
+            bases = {v: make_local_pod(S[v], self.data.weights[v], self.data.groups[rows], X, red["clustering"],
+                                       method=red["method"], rank=red.get("rank"), energy=red.get("energy"),
+                                       label=v)[0] for v in self.template.variables}
+        else:
+            bases = {v: make_pod(self.reduction).fit(S[v], self.data.weights[v]) for v in self.template.variables}
+        return self.template.with_bases(bases).fit(X, S)
 
     def fitted(self) -> ReducedModel:
         """The model on all the round's samples (fitted once)."""
         if self.model is None:
             self.model = self.fit()
         return self.model
+
+    def global_model(self) -> ReducedModel:
+        """The same regressor on global POD bases of all the round's samples (the fitted model
+        itself when its bases are global)."""
+        if not self.template.local:
+            return self.fitted()
+        if self._global is None:
+            self._global = self.fit(basis="global")
+        return self._global
 
     def cv_errors(self) -> np.ndarray:
         """K-fold cross-validation error of each training sample (order of ``data.samples``):
@@ -306,6 +328,39 @@ class CrossValidation(Indicator):
         return e * np.minimum(1.0, nearest_distance(pts, candidates_unit) / spacing(pts))
 
 
+@register
+class LocalResidual(Indicator):
+    """Local bases: how badly the cluster basis the model selects for a candidate represents the
+    field expected there.  The expected field is the prediction of the same regressor on global
+    POD bases of the same runs (it mixes the modes of every regime); each of its snapshots is
+    projected on the local basis the model's selector picks (the nearest centroid of that
+    predicted state, or the classifier on the inputs), and the score is the residual's field
+    norm relative to the predicted field's (all times, the worst variable).  A candidate between
+    regimes, whose field no cluster holds, scores high; one inside a well-sampled cluster ~0."""
+
+    name = "local_residual"
+
+    def scores(self, fit: RoundFit, candidates_x: np.ndarray, candidates_unit: np.ndarray) -> np.ndarray:
+        from .. import snapshots as snap
+        model = fit.fitted()
+        if not model.local:
+            raise SurroflowError("indicator local_residual needs a surrogate with basis local; the adaptive "
+                                 f"surrogate has basis {model.basis!r}")
+        expected = fit.global_model().predict_fields(candidates_x)
+        n = candidates_x.shape[0]
+        inputs = snap.surrogate_inputs(candidates_x, model.times_)
+        out = []
+        for v in model.variables:
+            lp = model.bases[v]
+            rows = expected[v].reshape(inputs.shape[0], -1)
+            labels = model.select(inputs, states=rows)
+            residual = lp.projection_errors(rows)[np.arange(rows.shape[0]), labels]
+            norm = np.einsum("ij,ij,j->i", rows, rows, lp.weights_)
+            out.append(np.sqrt(residual.reshape(n, -1).sum(axis=1) / np.maximum(norm.reshape(n, -1).sum(axis=1),
+                                                                                 _TINY)))
+        return np.max(np.stack(out), axis=0)
+
+
 def make_indicator(name: str, params: Mapping[str, Any] | None = None) -> Indicator:
     if name not in INDICATORS:
         raise SurroflowError(f"design.adaptive.indicator: {name!r} is not an indicator; allowed: {sorted(INDICATORS)}")
@@ -383,6 +438,6 @@ def select_batch(scores: np.ndarray, candidates_unit: np.ndarray, train_unit: np
     return np.asarray(chosen, dtype=int)
 
 
-__all__ = ["METRICS", "ESTIMATES", "INDICATORS", "Indicator", "GPStd", "Committee", "CrossValidation", "RoundFit", "TrainingSet",
+__all__ = ["METRICS", "ESTIMATES", "INDICATORS", "Indicator", "GPStd", "Committee", "CrossValidation", "LocalResidual", "RoundFit", "TrainingSet",
            "make_indicator", "stopping_estimate", "pool_statistic", "std_calibration", "relative_std", "select_batch", "sample_errors", "idw", "spacing",
            "nearest_distance", "register"]

@@ -160,6 +160,33 @@ def _criterion(X: np.ndarray, w: np.ndarray, groups: np.ndarray, clustering: Map
                                 random_state=int(c["seed"]), minibatch_threshold=int(c["minibatch_threshold"]))
 
 
+def make_local_pod(X: np.ndarray, w: np.ndarray, groups: np.ndarray, inputs: np.ndarray | None,
+                   clustering: Mapping[str, Any], *, method: str, rank: int | None, energy: float | None,
+                   criterion: bool = False, label: str = "snapshots") -> tuple[LocalPOD, Any]:
+    """``(local bases, criterion or None)`` of the snapshot rows ``X`` (weights ``w``, sample of
+    each row ``groups``, surrogate ``inputs`` of each row for a classifier selector): the one
+    place a validated ``reduction.clustering`` section becomes a :class:`LocalPOD`.  The a-priori
+    criterion picks the number of clusters for ``n_clusters: auto`` (computed too when
+    ``criterion``); local ranks: ``local_rank``, else ``rank``, else ``tolerance`` per cluster."""
+    k = clustering["n_clusters"]
+    crit = None
+    if k == "auto" or criterion:
+        crit = _criterion(X, w, groups, clustering)
+        logger.info("%s: efficiency criterion: mean local rank %s for %s clusters -> %d", label,
+                    np.round(crit.mean_rank, 1).tolist(), crit.candidates.tolist(), crit.chosen)
+        if k == "auto":
+            k = crit.chosen
+    selector = clustering["selector"]
+    local_rank = clustering["local_rank"] if clustering["local_rank"] is not None else rank
+    lp = LocalPOD(n_clusters=int(k), dissimilarity=clustering["dissimilarity"], overlap=float(clustering["overlap"]),
+                  rank=local_rank, energy=energy,
+                  tolerance=None if local_rank is not None else float(clustering["tolerance"]),
+                  method=method, selector=selector, minibatch_threshold=int(clustering["minibatch_threshold"]),
+                  random_state=int(clustering["seed"])).fit(X, w, inputs=None if selector == "nearest_centroid"
+                                                            else inputs)
+    return lp, crit
+
+
 def fit_local_pod_file(train_nc: str | os.PathLike[str], variable: str, out_nc: str | os.PathLike[str],
                        clustering: Mapping[str, Any] | None, *, method: str, rank: int | None,
                        energy: float | None, weights: str, criterion_nc: str | os.PathLike[str] | None = None,
@@ -180,31 +207,17 @@ def fit_local_pod_file(train_nc: str | os.PathLike[str], variable: str, out_nc: 
     t0 = time.perf_counter()
     ds = _generate(train_nc, variable)
     X = snapshot_matrix(ds, variable)
-    groups = snapshot_groups(ds, variable)
     w = space_weights(ds, variable, weights)
     lay = snapshot_layout(ds, variable)
-    k = clustering["n_clusters"]
-    crit = None
-    if k == "auto" or criterion_nc is not None or criterion_figure is not None:
-        crit = _criterion(X, w, groups, clustering)
-        logger.info("%s: efficiency criterion: mean local rank %s for %s clusters -> %d", variable,
-                    np.round(crit.mean_rank, 1).tolist(), crit.candidates.tolist(), crit.chosen)
-        if k == "auto":
-            k = crit.chosen
-    selector = clustering["selector"]
-    inputs = None
-    if selector != "nearest_centroid":
-        if "design" not in ds.variables:
-            raise SurroflowError(f"{train_nc}: selector {selector!r} needs the design (inputs); "
-                                 "the file has no 'design' variable")
-        inputs = snapshot_inputs(ds, variable)
-    local_rank = clustering["local_rank"] if clustering["local_rank"] is not None else rank
-    lp = LocalPOD(n_clusters=int(k), dissimilarity=clustering["dissimilarity"], overlap=float(clustering["overlap"]),
-                  rank=local_rank, energy=energy,
-                  tolerance=None if local_rank is not None else float(clustering["tolerance"]),
-                  method=method, selector=selector, minibatch_threshold=int(clustering["minibatch_threshold"]),
-                  random_state=int(clustering["seed"])).fit(X, w, inputs=inputs)
+    if clustering["selector"] != "nearest_centroid" and "design" not in ds.variables:
+        raise SurroflowError(f"{train_nc}: selector {clustering['selector']!r} needs the design (inputs); "
+                             "the file has no 'design' variable")
+    inputs = snapshot_inputs(ds, variable) if "design" in ds.variables else None
+    lp, crit = make_local_pod(X, w, snapshot_groups(ds, variable), inputs, clustering,
+                              method=method, rank=rank, energy=energy,
+                              criterion=criterion_nc is not None or criterion_figure is not None, label=variable)
     fit_seconds = time.perf_counter() - t0
+    k = len(lp.pods_)
     logger.info("%s: %d clusters, local ranks %s in %.2f s", variable, k, lp.n_modes_.tolist(), fit_seconds)
     coords = {d: ds[d] for d in lay.space_dims if d in ds.coords}
     out = lp.to_dataset(lay.space_dims, coords, lay.space_shape, attrs={
