@@ -13,7 +13,8 @@ from surroflow import SurroflowError
 from surroflow.adaptive.indicators import (RoundFit, TrainingSet, idw, make_indicator, sample_errors,
                                            select_batch, spacing, stopping_estimate)
 from surroflow.adaptive.files import runs_to_reach
-from surroflow.adaptive.rounds import round_view, run_round
+from surroflow.adaptive.rounds import run_round
+from surroflow.adaptive.schedule import round_view
 from surroflow.config import stage_sections, validate_config
 from surroflow.design import scale, unit_design, unscale
 from surroflow.reduction.pod import POD

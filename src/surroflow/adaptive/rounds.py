@@ -16,7 +16,7 @@ adaptive and the one-shot strategies share these runs).  Each round then
 ``n_hf`` counts every high-fidelity run spent, flagged ones included (a failed run costs what a
 good one does); flagged samples are left out of the fits like everywhere else.  So the runs
 before round ``r`` and the points it may select follow from the settings alone
-(:func:`round_view`): a round sees ``budget`` and ``max_rounds`` only through them, and raising
+(:func:`~.schedule.round_view`): a round sees ``budget`` and ``max_rounds`` only through them, and raising
 the budget or the number of rounds of a finished study reruns only the rounds they change (the
 last one, which then selects, and those after it).
 """
@@ -36,7 +36,6 @@ from ..design import scale, unit_design, unscale
 from ..simulators.base import Parameter
 from ..surrogates.reduced import ReducedModel
 from .indicators import RoundFit, TrainingSet, make_indicator, select_batch, stopping_estimate
-from .schedule import round_view
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +79,7 @@ class RoundResult:
 def run_round(template: ReducedModel, data: TrainingSet, reduction: Mapping[str, Any], view: Mapping[str, Any],
               candidates_x: np.ndarray, candidates_unit: np.ndarray, spent: np.ndarray | None = None,
               n_test: int | None = None) -> RoundResult:
-    """The round of ``view`` (:func:`round_view`) on ``data``, its ``n_hf`` runs (module docstring).
+    """The round of ``view`` (:func:`~.schedule.round_view`) on ``data``, its ``n_hf`` runs (module docstring).
     ``spent``: every point run so far in the unit cube, flagged ones included (default: the ok
     ones of ``data``); none of them is selected again (a failed point would fail again).
     ``n_test``: the size of the test design whose largest error ``metric: max`` estimates
@@ -114,4 +113,4 @@ def run_round(template: ReducedModel, data: TrainingSet, reduction: Mapping[str,
                        {"fit": t_fit - t0, "estimate": t_est - t_fit, "select": t_sel - t_est}, calibration)
 
 
-__all__ = ["STOP_REASONS", "RoundResult", "round_view", "run_round", "training_set", "candidate_pool"]
+__all__ = ["STOP_REASONS", "RoundResult", "run_round", "training_set", "candidate_pool"]
